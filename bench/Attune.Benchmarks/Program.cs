@@ -1,0 +1,1 @@
+namespace Attune.Benchmarks; public static class Program { public static void Main() {} }
