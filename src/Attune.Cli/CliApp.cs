@@ -32,6 +32,10 @@ public sealed class CliApp
             Root.Options.Add(option);
         }
 
+        // The default --version reports the entry assembly, which is the test host under tests.
+        var version = Root.Options.OfType<VersionOption>().Single();
+        version.Action = new PrintVersion(this);
+
         Modules = DiscoverModules();
         foreach (var module in Modules)
         {
@@ -85,10 +89,13 @@ public sealed class CliApp
     /// <summary>Parses and runs <paramref name="args"/>; returns the exit code.</summary>
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken = default)
     {
-        var parse = Root.Parse(args);
+        var parse = Root.Parse(args.Length == 0 ? ["--help"] : args);
         if (parse.Errors.Count > 0)
         {
-            await Err.WriteLineAsync($"error: {parse.Errors[0].Message} (see 'attune --help')");
+            // One line: an unrecognised word says more than the "required command" that follows from it.
+            var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal))
+                        ?? parse.Errors[0];
+            await Err.WriteLineAsync($"error: {error.Message} (see 'attune --help')");
             return BadInput;
         }
 
@@ -125,6 +132,20 @@ public sealed class CliApp
             await Err.WriteLineAsync($"internal error: {ex.GetType().Name}: {ex.Message}");
             await Err.WriteLineAsync(context.Verbose ? ex.ToString() : "(run with --verbose for the stack trace)");
             return InternalFailure;
+        }
+    }
+
+    /// <summary>Attune's version, e.g. <c>0.1.0+commit</c>.</summary>
+    public static string Version =>
+        typeof(CliApp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+        ?? typeof(CliApp).Assembly.GetName().Version?.ToString() ?? "unknown";
+
+    private sealed class PrintVersion(CliApp app) : System.CommandLine.Invocation.SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            app.Out.WriteLine(Version);
+            return Success;
         }
     }
 

@@ -11,6 +11,9 @@ public static class Plotting
     public const int Width = 800;
     public const int Height = 500;
 
+    /// <summary>The fill of histogram bars (matplotlib's first colour).</summary>
+    public static readonly Color BarColour = new(31, 119, 180);
+
     public static byte[] Line(string title, string xLabel, string yLabel, IEnumerable<Series> series)
     {
         using var plot = NewPlot(title, xLabel, yLabel);
@@ -66,6 +69,7 @@ public static class Plotting
             Position = min + ((i + 0.5) * width),
             Value = c,
             Size = width * 0.95,
+            FillColor = BarColour,
         }).ToArray();
         plot.Add.Bars(bars);
         plot.Axes.Margins(bottom: 0);

@@ -16,6 +16,7 @@ public sealed record Series(string Name, IReadOnlyList<double> X, IReadOnlyList<
 public sealed class Report
 {
     private readonly StringBuilder _markdown = new();
+    private string _preamble = "";
     private readonly SortedDictionary<string, object?> _metrics = new(StringComparer.Ordinal);
     private readonly List<string> _plots = [];
 
@@ -24,7 +25,6 @@ public sealed class Report
         Directory = Path.GetFullPath(directory);
         System.IO.Directory.CreateDirectory(Directory);
         Title = title;
-        _markdown.Append("# ").AppendLine(title).AppendLine();
     }
 
     /// <summary>The folder everything is written into.</summary>
@@ -37,6 +37,13 @@ public sealed class Report
 
     /// <summary>Every metric recorded so far (written to metrics.json).</summary>
     public IReadOnlyDictionary<string, object?> Metrics => _metrics;
+
+    /// <summary>Markdown placed right under the title, before every section (e.g. a summary of claims).</summary>
+    public Report SetPreamble(string markdown)
+    {
+        _preamble = markdown.TrimEnd() + "\n\n";
+        return this;
+    }
 
     public Report Heading(string text, int level = 2)
     {
@@ -91,14 +98,14 @@ public sealed class Report
     /// <summary>Writes report.md and metrics.json (atomically) and returns the folder.</summary>
     public string Save()
     {
-        AtomicFile.WriteAllText(Path.Combine(Directory, "report.md"), _markdown.ToString());
+        AtomicFile.WriteAllText(Path.Combine(Directory, "report.md"), ToString());
         var json = JsonSerializer.Serialize(_metrics, new JsonSerializerOptions { WriteIndented = true });
         AtomicFile.WriteAllText(Path.Combine(Directory, "metrics.json"), json + "\n");
         return Directory;
     }
 
     /// <summary>The markdown written so far.</summary>
-    public override string ToString() => _markdown.ToString();
+    public override string ToString() => $"# {Title}\n\n{_preamble}{_markdown}";
 
     private string AddPlot(string fileName, string title, byte[] png)
     {
