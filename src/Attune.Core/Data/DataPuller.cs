@@ -98,7 +98,7 @@ public sealed class DataPuller
             foreach (var file in files)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                fileResults.Add(await PullFileAsync(file, recorded, cancellationToken));
+                fileResults.Add(await PullFileAsync(set, file, recorded, cancellationToken));
             }
 
             results.Add(new DataSetPullResult(set.Name, Cache.FolderOf(set), fileResults));
@@ -122,12 +122,10 @@ public sealed class DataPuller
         {
             foreach (var file in files)
             {
-                if (_settings.SourceOf(file) is null && !file.Optional)
+                // A cached copy may satisfy it (its hash is checked later); otherwise fail before fetching anything.
+                if (_settings.SourceOf(file) is null && !file.Optional && !File.Exists(Cache.PathOf(file)))
                 {
-                    throw new AttuneInputException(
-                        $"{set.Name} can only be pulled from a mirror: {file.Derived ?? "the file has no public source"}; "
-                        + $"set {DataSettings.MirrorVariable} to a folder or http(s) server with the mirror layout (see docs/data.md)",
-                        file.Path);
+                    throw MirrorOnly(set.Name, file);
                 }
 
                 if (_settings.RequireKnownChecksums && file.Sha256 is null && !recorded.ContainsKey(file.Path))
@@ -140,7 +138,7 @@ public sealed class DataPuller
         }
     }
 
-    private async Task<FilePullResult> PullFileAsync(DataFile file, IReadOnlyDictionary<string, RecordedChecksum> recorded, CancellationToken ct)
+    private async Task<FilePullResult> PullFileAsync(DataSet set, DataFile file, IReadOnlyDictionary<string, RecordedChecksum> recorded, CancellationToken ct)
     {
         var (expected, origin) = file.Sha256 is not null ? (file.Sha256, ChecksumSource.Manifest)
             : recorded.TryGetValue(file.Path, out var r) ? (r.Sha256, ChecksumSource.Recorded)
@@ -160,6 +158,11 @@ public sealed class DataPuller
         }
 
         var source = _settings.SourceOf(file);
+        if (source is null && !file.Optional)
+        {
+            throw MirrorOnly(set.Name, file);
+        }
+
         if (source is null)
         {
             _progress.WriteLine($"warning: {file.Path}: skipped (optional, and only a mirror supplies it: {file.Derived ?? "no public source"})");
@@ -206,6 +209,11 @@ public sealed class DataPuller
             }
         }
     }
+
+    private static AttuneInputException MirrorOnly(string setName, DataFile file) =>
+        new($"{setName} can only be pulled from a mirror: {file.Derived ?? "the file has no public source"}; "
+            + $"set {DataSettings.MirrorVariable} to a folder or http(s) server with the mirror layout (see docs/data.md)",
+            file.Path);
 
     private async Task<(string Sha256, long Length)> DownloadAsync(DataFile file, string source, string temp, CancellationToken ct)
     {

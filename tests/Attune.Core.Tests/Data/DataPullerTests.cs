@@ -195,6 +195,14 @@ public sealed class DataPullerTests : IDisposable
         Assert.Contains("converted from Parquet", ex.Message, StringComparison.Ordinal);
         Assert.Contains(DataSettings.MirrorVariable, ex.Message, StringComparison.Ordinal);
 
+        // A cached copy with the right hash needs no mirror; a wrong one cannot be replaced without one.
+        var cachedCopy = _cache.Write("derived/data.csv", "0123456789"u8.ToArray());
+        var verified = new DataCatalog([catalog.DataSets[0] with { Files = [catalog.DataSets[0].Files[0] with { Sha256 = Sha("0123456789"u8.ToArray()) }] }]);
+        Assert.Equal(PullOutcome.Cached, (await Puller(verified, mirror: null).PullAsync("derived")).Files[0].Outcome);
+        var stale = await Assert.ThrowsAsync<AttuneInputException>(() => puller.PullAsync("derived"));
+        Assert.Contains(DataSettings.MirrorVariable, stale.Message, StringComparison.Ordinal);
+        System.IO.File.Delete(cachedCopy);
+
         var skipped = await puller.PullAsync("licensed");
         Assert.Equal(PullOutcome.Skipped, skipped.Files[0].Outcome);
         Assert.Empty(_cache.Files());
