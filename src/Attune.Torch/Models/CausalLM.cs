@@ -1,0 +1,180 @@
+using Attune.Core.Errors;
+using Attune.Torch.Safetensors;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Attune.Torch.Models;
+
+/// <summary>
+/// A causal language model of the Llama / Qwen2 / Qwen3 families: ids in, logits out. Loads and
+/// saves the Hugging Face layout (<c>config.json</c> + <c>model.safetensors</c>).
+/// </summary>
+public sealed class CausalLM : nn.Module
+{
+    private readonly DecoderStack model;
+    private readonly Linear lm_head;
+    private readonly RotaryEmbedding _rope;
+
+    public CausalLM(ModelConfig config, Device? device = null) : base(config.ArchitectureName)
+    {
+        Config = config;
+        model = new DecoderStack(config);
+        lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        _rope = new RotaryEmbedding(config.HeadDim, config.Rope);
+        RegisterComponents();
+        if (config.TieWordEmbeddings)
+        {
+            lm_head.weight = model.Embeddings.weight!;
+        }
+
+        if (device is not null && device.type != DeviceType.CPU)
+        {
+            this.to(device);
+        }
+    }
+
+    public ModelConfig Config { get; }
+
+    public Device Device => lm_head.weight!.device;
+
+    /// <summary>Parameters counted once (a tied head is not counted twice).</summary>
+    public long ParameterCount => StateDict().Values.Sum(t => t.numel());
+
+    /// <summary>
+    /// Logits [B, T, V] for token ids [B, T].
+    /// </summary>
+    /// <param name="ids">[B, T] int64 token ids.</param>
+    /// <param name="attentionMask">[B, S] with 1 for real tokens and 0 for padding (S = cached + T), or null when nothing is padded.</param>
+    /// <param name="positions">[B, T] positions, or null for cached + 0..T-1 (with a mask: the count of real tokens before each one).</param>
+    /// <param name="cache">keys and values of earlier tokens; this call's are appended.</param>
+    public Tensor Forward(Tensor ids, Tensor? attentionMask = null, Tensor? positions = null, KvCache? cache = null)
+    {
+        using var scope = NewDisposeScope();
+        return lm_head.forward(Hidden(ids, attentionMask, positions, cache)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The final hidden states [B, T, E] (before the output head).</summary>
+    public Tensor Hidden(Tensor ids, Tensor? attentionMask = null, Tensor? positions = null, KvCache? cache = null)
+    {
+        using var scope = NewDisposeScope();
+        long b = ids.shape[0], t = ids.shape[1];
+        var past = cache?.Length ?? 0;
+        var device = ids.device;
+        if (positions is null)
+        {
+            positions = attentionMask is null
+                ? arange(past, past + t, dtype: ScalarType.Int64, device: device).unsqueeze(0).expand(b, t)
+                : (attentionMask.to_type(ScalarType.Int64).cumsum(1) - 1).clamp_min(0)[.., TensorIndex.Slice(past, past + t)];
+        }
+
+        var (cos, sin) = _rope.Tables(positions, device, ScalarType.Float32);
+        var mask = attentionMask is null && past == 0 ? null : BuildMask(b, t, past, attentionMask, device);
+        return model.Forward(ids, cos, sin, mask, cache).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>[B, 1, T, S] booleans: query i (at absolute position past + i) may see key j when j &lt;= past + i and j is not padding.</summary>
+    private static Tensor BuildMask(long b, long t, long past, Tensor? attentionMask, Device device)
+    {
+        var s = past + t;
+        var query = arange(past, s, dtype: ScalarType.Int64, device: device).unsqueeze(1);   // [T, 1]
+        var key = arange(0, s, dtype: ScalarType.Int64, device: device).unsqueeze(0);       // [1, S]
+        var allowed = key.le(query).unsqueeze(0).unsqueeze(0).expand(b, 1, t, s);         // [B, 1, T, S]
+        if (attentionMask is not null)
+        {
+            allowed = allowed.logical_and(attentionMask.to_type(ScalarType.Bool).unsqueeze(1).unsqueeze(1));
+            // A padding query would see nothing and give NaN: let it see itself (its output is never used).
+            allowed = allowed.logical_or(key.eq(query).unsqueeze(0).unsqueeze(0));
+        }
+
+        return allowed;
+    }
+
+    /// <summary>Parameters by their Hugging Face names; a tied head is left out as save_pretrained does.</summary>
+    public Dictionary<string, Tensor> StateDict()
+    {
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, p) in named_parameters())
+        {
+            if (Config.TieWordEmbeddings && name == "lm_head.weight")
+            {
+                continue;
+            }
+
+            result[name] = p;
+        }
+
+        return result;
+    }
+
+    /// <summary>Copies tensors into the parameters; every parameter must be given with its exact shape.</summary>
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> tensors, string source)
+    {
+        var parameters = StateDict();
+        var missing = parameters.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
+        // Buffers some exporters write; they are recomputed here.
+        var unexpected = tensors.Keys.Where(k => !parameters.ContainsKey(k) && !k.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)
+                                                 && !(Config.TieWordEmbeddings && k == "lm_head.weight")).ToList();
+        if (missing.Count > 0)
+        {
+            throw new AttuneInputException($"{missing.Count} parameters missing from the checkpoint: {Preview(missing)}", source);
+        }
+
+        if (unexpected.Count > 0)
+        {
+            throw new AttuneInputException($"{unexpected.Count} tensors the {Config.ModelType} config does not have: {Preview(unexpected)}", source);
+        }
+
+        using var noGrad = no_grad();
+        foreach (var (name, p) in parameters)
+        {
+            var t = tensors[name];
+            if (!t.shape.SequenceEqual(p.shape))
+            {
+                throw new AttuneInputException($"shape [{string.Join(", ", t.shape)}] does not match the config's [{string.Join(", ", p.shape)}]", source, field: name);
+            }
+
+            p.copy_(t);
+        }
+    }
+
+    /// <summary>Loads a checkpoint folder (config.json + model.safetensors or shards), float32.</summary>
+    public static CausalLM Load(string directory, Device? device = null)
+    {
+        var config = ModelConfig.Load(directory);
+        var model = new CausalLM(config);
+        var tensors = Safetensors.Safetensors.LoadCheckpoint(directory, ScalarType.Float32);
+        try
+        {
+            model.LoadStateDict(tensors, directory);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (var t in tensors.Values)
+            {
+                t.Dispose();
+            }
+        }
+
+        if (device is not null && device.type != DeviceType.CPU)
+        {
+            model.to(device);
+        }
+
+        return model;
+    }
+
+    /// <summary>Writes config.json and model.safetensors as save_pretrained does.</summary>
+    public void Save(string directory, SafetensorsDType dtype = SafetensorsDType.F32, long maxShardBytes = 5_000_000_000)
+    {
+        Config.Save(directory);
+        Safetensors.Safetensors.SaveCheckpoint(directory, StateDict(), dtype, maxShardBytes);
+    }
+
+    private static string Preview(List<string> names) => string.Join(", ", names.Take(5)) + (names.Count > 5 ? ", …" : "");
+}

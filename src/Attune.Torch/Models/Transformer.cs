@@ -1,0 +1,302 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Attune.Torch.Models;
+
+// The decoder-only transformer shared by Llama, Qwen2 and Qwen3, read top to bottom:
+// RMSNorm, rotary embeddings, attention, MLP, block, model. The three families differ only in
+// switches of ModelConfig: Qwen2 puts biases on q/k/v, Qwen3 normalises each head of q and k.
+// Parameter names are Hugging Face's, so a state dict maps one to one onto model.safetensors.
+// Shapes: B batch, T new tokens, S all tokens seen (past + new), H heads, K key/value heads,
+// D head dim, E hidden size, V vocabulary.
+
+/// <summary>Root-mean-square layer norm, computed in float32 as the reference does.</summary>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+    private readonly double _eps;
+
+    public RmsNorm(long size, double eps) : base("RMSNorm")
+    {
+        weight = new Parameter(ones(size));
+        _eps = eps;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var input = x.to_type(ScalarType.Float32);
+        var variance = input.pow(2).mean([-1], keepdim: true);
+        var normed = input * rsqrt(variance + _eps);
+        return (weight * normed.to_type(x.dtype)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Rotary position embeddings: the cos and sin tables for given positions.</summary>
+public sealed class RotaryEmbedding
+{
+    private readonly float[] _inverseFrequencies;
+
+    public RotaryEmbedding(int headDim, RopeSettings rope)
+    {
+        _inverseFrequencies = InverseFrequencies(headDim, rope);
+    }
+
+    public IReadOnlyList<float> InverseFrequenciesForTests => _inverseFrequencies;
+
+    /// <summary>cos and sin of shape [B, 1, T, D] for positions [B, T].</summary>
+    public (Tensor Cos, Tensor Sin) Tables(Tensor positions, Device device, ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        var inv = tensor(_inverseFrequencies, device: device);                       // [D/2]
+        var freqs = positions.to_type(ScalarType.Float32).unsqueeze(-1) * inv;        // [B, T, D/2]
+        var emb = cat([freqs, freqs], dim: -1).unsqueeze(1);                         // [B, 1, T, D]
+        return (emb.cos().to_type(dtype).MoveToOuterDisposeScope(), emb.sin().to_type(dtype).MoveToOuterDisposeScope());
+    }
+
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    {
+        using var scope = NewDisposeScope();
+        var half = x.shape[^1] / 2;
+        var x1 = x[TensorIndex.Ellipsis, TensorIndex.Slice(0, half)];
+        var x2 = x[TensorIndex.Ellipsis, TensorIndex.Slice(half, null)];
+        var rotated = cat([-x2, x1], dim: -1);
+        return ((x * cos) + (rotated * sin)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>1 / theta^(2i/D), adjusted for the scaling types (linear, llama3).</summary>
+    public static float[] InverseFrequencies(int headDim, RopeSettings rope)
+    {
+        var result = new float[headDim / 2];
+        for (var i = 0; i < result.Length; i++)
+        {
+            // As the reference: the exponent and the power in float32.
+            var exponent = (float)(2 * i) / headDim;
+            var inv = 1.0f / MathF.Pow((float)rope.Theta, exponent);
+            result[i] = rope.Type switch
+            {
+                "linear" => (float)(inv / rope.Factor),
+                "llama3" => Llama3(inv, rope),
+                _ => inv,
+            };
+        }
+
+        return result;
+    }
+
+    private static float Llama3(float inv, RopeSettings rope)
+    {
+        var lowWavelength = rope.OriginalMaxPositions / rope.LowFrequencyFactor;
+        var highWavelength = rope.OriginalMaxPositions / rope.HighFrequencyFactor;
+        var wavelength = 2 * Math.PI / inv;
+        if (wavelength < highWavelength)
+        {
+            return inv;                                   // high frequencies: unchanged
+        }
+
+        if (wavelength > lowWavelength)
+        {
+            return (float)(inv / rope.Factor);            // low frequencies: scaled
+        }
+
+        var smooth = ((rope.OriginalMaxPositions / wavelength) - rope.LowFrequencyFactor) / (rope.HighFrequencyFactor - rope.LowFrequencyFactor);
+        return (float)(((1 - smooth) * inv / rope.Factor) + (smooth * inv));
+    }
+}
+
+/// <summary>Keys and values of every layer for the tokens seen so far.</summary>
+public sealed class KvCache : IDisposable
+{
+    private readonly Tensor?[] _keys;
+    private readonly Tensor?[] _values;
+
+    public KvCache(int layers)
+    {
+        _keys = new Tensor?[layers];
+        _values = new Tensor?[layers];
+    }
+
+    /// <summary>Tokens cached so far.</summary>
+    public long Length => _keys[0]?.shape[2] ?? 0;
+
+    /// <summary>Appends this step's keys and values [B, K, T, D]; returns all of them [B, K, S, D].</summary>
+    public (Tensor Keys, Tensor Values) Append(int layer, Tensor keys, Tensor values)
+    {
+        var k = _keys[layer] is null ? keys.detach() : cat([_keys[layer]!, keys.detach()], dim: 2);
+        var v = _values[layer] is null ? values.detach() : cat([_values[layer]!, values.detach()], dim: 2);
+        _keys[layer]?.Dispose();
+        _values[layer]?.Dispose();
+        _keys[layer] = k.DetachFromDisposeScope();
+        _values[layer] = v.DetachFromDisposeScope();
+        return (k, v);
+    }
+
+    /// <summary>Keeps only the rows of <paramref name="batchRows"/> (e.g. finished sequences dropped).</summary>
+    public void Select(Tensor batchRows)
+    {
+        for (var i = 0; i < _keys.Length; i++)
+        {
+            if (_keys[i] is null)
+            {
+                continue;
+            }
+
+            var k = _keys[i]!.index_select(0, batchRows).DetachFromDisposeScope();
+            var v = _values[i]!.index_select(0, batchRows).DetachFromDisposeScope();
+            _keys[i]!.Dispose();
+            _values[i]!.Dispose();
+            _keys[i] = k;
+            _values[i] = v;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in _keys.Concat(_values))
+        {
+            t?.Dispose();
+        }
+
+        Array.Clear(_keys);
+        Array.Clear(_values);
+    }
+}
+
+/// <summary>Grouped-query self-attention with rotary embeddings.</summary>
+public sealed class Attention : nn.Module
+{
+    private readonly Linear q_proj, k_proj, v_proj, o_proj;
+    private readonly RmsNorm? q_norm, k_norm;
+    private readonly int _heads, _kvHeads, _headDim;
+
+    public Attention(ModelConfig c) : base("Attention")
+    {
+        _heads = c.NumHeads;
+        _kvHeads = c.NumKeyValueHeads;
+        _headDim = c.HeadDim;
+        q_proj = nn.Linear(c.HiddenSize, c.NumHeads * c.HeadDim, hasBias: c.QkvBias);
+        k_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.QkvBias);
+        v_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.QkvBias);
+        o_proj = nn.Linear(c.NumHeads * c.HeadDim, c.HiddenSize, hasBias: c.OutputBias);
+        if (c.QkNorm)
+        {
+            q_norm = new RmsNorm(c.HeadDim, c.RmsNormEps);
+            k_norm = new RmsNorm(c.HeadDim, c.RmsNormEps);
+        }
+
+        RegisterComponents();
+    }
+
+    /// <param name="x">[B, T, E]</param>
+    /// <param name="mask">[B, 1, T, S] booleans (true: may attend), or null for plain causal attention without a past.</param>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layer)
+    {
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1];
+        var q = q_proj.forward(x).view(b, t, _heads, _headDim);                     // [B, T, H, D]
+        var k = k_proj.forward(x).view(b, t, _kvHeads, _headDim);                   // [B, T, K, D]
+        var v = v_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);   // [B, K, T, D]
+        if (q_norm is not null)
+        {
+            q = q_norm.forward(q);
+            k = k_norm!.forward(k);
+        }
+
+        q = RotaryEmbedding.Apply(q.transpose(1, 2), cos, sin);                      // [B, H, T, D]
+        k = RotaryEmbedding.Apply(k.transpose(1, 2), cos, sin);                      // [B, K, T, D]
+        if (cache is not null)
+        {
+            (k, v) = cache.Append(layer, k, v);                                       // [B, K, S, D]
+        }
+
+        if (_kvHeads != _heads)
+        {
+            // SDPA here has no grouped-query option: repeat each key/value head for its query heads.
+            k = k.repeat_interleave(_heads / _kvHeads, dim: 1);
+            v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
+        }
+
+        var y = mask is null
+            ? F.scaled_dot_product_attention(q, k, v, is_casual: t > 1)
+            : F.scaled_dot_product_attention(q, k, v, attn_mask: mask);              // [B, H, T, D]
+        y = y.transpose(1, 2).reshape(b, t, _heads * _headDim);
+        return o_proj.forward(y).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>The gated MLP: down(silu(gate(x)) * up(x)).</summary>
+public sealed class Mlp : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear gate_proj, up_proj, down_proj;
+
+    public Mlp(ModelConfig c) : base("MLP")
+    {
+        gate_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
+        up_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
+        down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return down_proj.forward(F.silu(gate_proj.forward(x)) * up_proj.forward(x)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>One pre-norm block: x + attn(norm(x)), then x + mlp(norm(x)).</summary>
+public sealed class DecoderLayer : nn.Module
+{
+    private readonly RmsNorm input_layernorm, post_attention_layernorm;
+    private readonly Attention self_attn;
+    private readonly Mlp mlp;
+
+    public DecoderLayer(ModelConfig c) : base("DecoderLayer")
+    {
+        self_attn = new Attention(c);
+        mlp = new Mlp(c);
+        input_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+        post_attention_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layer)
+    {
+        using var scope = NewDisposeScope();
+        var h = x + self_attn.Forward(input_layernorm.forward(x), cos, sin, mask, cache, layer);
+        return (h + mlp.forward(post_attention_layernorm.forward(h))).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>The stack without the output head: embeddings, blocks, final norm.</summary>
+public sealed class DecoderStack : nn.Module
+{
+    private readonly Embedding embed_tokens;
+    private readonly ModuleList<DecoderLayer> layers;
+    private readonly RmsNorm norm;
+
+    public DecoderStack(ModelConfig c) : base("Model")
+    {
+        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize);
+        layers = new ModuleList<DecoderLayer>([.. Enumerable.Range(0, c.NumLayers).Select(_ => new DecoderLayer(c))]);
+        norm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+        RegisterComponents();
+    }
+
+    public Embedding Embeddings => embed_tokens;
+
+    public Tensor Forward(Tensor ids, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        var x = embed_tokens.forward(ids);
+        for (var i = 0; i < layers.Count; i++)
+        {
+            x = layers[i].Forward(x, cos, sin, mask, cache, i);
+        }
+
+        return norm.forward(x).MoveToOuterDisposeScope();
+    }
+}
