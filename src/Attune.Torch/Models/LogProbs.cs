@@ -1,0 +1,87 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Attune.Torch.Models;
+
+/// <summary>A prompt and a response, each encoded separately; the model sees prompt + response.</summary>
+public sealed record SequencePair(int[] Prompt, int[] Response);
+
+/// <summary>Response log-probabilities of a batch: the sums [N], per-token values [N, R] and the mask [N, R] of real tokens.</summary>
+public sealed record ResponseLogProbs(Tensor Sum, Tensor Tokens, Tensor Mask) : IDisposable
+{
+    /// <summary>Response lengths [N].</summary>
+    public Tensor Lengths => Mask.sum(1);
+
+    public void Dispose()
+    {
+        Sum.Dispose();
+        Tokens.Dispose();
+        Mask.Dispose();
+    }
+}
+
+/// <summary>
+/// Sequence log-probabilities. The response log-prob of a pair is the sum over response tokens of
+/// log p(token | all earlier tokens), with ids = ids(prompt) + ids(response). Batches are padded
+/// on the right, so causal attention alone keeps padding out of every real token's view.
+/// </summary>
+public static class LogProbs
+{
+    /// <summary>Response log-probs of every pair, differentiable when gradients are on.</summary>
+    public static ResponseLogProbs Response(CausalLM model, IReadOnlyList<SequencePair> pairs, int padId = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(pairs.Count);
+        using var scope = NewDisposeScope();
+        var n = pairs.Count;
+        var lengths = pairs.Select(p => p.Prompt.Length + p.Response.Length).ToArray();
+        var longest = lengths.Max();
+        var maxResponse = Math.Max(1, pairs.Max(p => p.Response.Length));
+        if (pairs.Any(p => p.Prompt.Length == 0))
+        {
+            throw new ArgumentException("every prompt needs at least one token: the first response token is predicted from it");
+        }
+
+        var ids = new long[n * longest];
+        var targets = new long[n * maxResponse];       // the response tokens
+        var rows = new long[n * maxResponse];          // where in the sequence each is predicted
+        var mask = new float[n * maxResponse];
+        Array.Fill(ids, padId);
+        for (var i = 0; i < n; i++)
+        {
+            var (prompt, response) = (pairs[i].Prompt, pairs[i].Response);
+            for (var j = 0; j < prompt.Length; j++)
+            {
+                ids[(i * longest) + j] = prompt[j];
+            }
+
+            for (var j = 0; j < response.Length; j++)
+            {
+                ids[(i * longest) + prompt.Length + j] = response[j];
+                targets[(i * maxResponse) + j] = response[j];
+                rows[(i * maxResponse) + j] = prompt.Length + j - 1;
+                mask[(i * maxResponse) + j] = 1;
+            }
+        }
+
+        var device = model.Device;
+        var input = tensor(ids, [n, longest], device: device);
+        var logits = model.Forward(input);                                                   // [N, L, V]
+        var positions = tensor(rows, [n, maxResponse], device: device);
+        var picked = logits.gather(1, positions.unsqueeze(-1).expand(n, maxResponse, logits.shape[2]));  // [N, R, V]
+        var logp = picked.log_softmax(-1);
+        var token = logp.gather(2, tensor(targets, [n, maxResponse], device: device).unsqueeze(-1)).squeeze(-1);  // [N, R]
+        var m = tensor(mask, [n, maxResponse], device: device);
+        token = token * m;
+        var result = new ResponseLogProbs(token.sum(1).MoveToOuterDisposeScope(), token.MoveToOuterDisposeScope(), m.MoveToOuterDisposeScope());
+        return result;
+    }
+
+    /// <summary>Per-token log-probs [B, T-1] of each token given the earlier ones (no padding).</summary>
+    public static Tensor Tokens(CausalLM model, Tensor ids)
+    {
+        using var scope = NewDisposeScope();
+        var logits = model.Forward(ids);
+        var logp = logits[.., ..^1].log_softmax(-1);
+        return logp.gather(2, ids[.., 1..].unsqueeze(-1)).squeeze(-1).MoveToOuterDisposeScope();
+    }
+}
