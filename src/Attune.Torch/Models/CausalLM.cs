@@ -13,21 +13,18 @@ namespace Attune.Torch.Models;
 public sealed class CausalLM : nn.Module
 {
     private readonly DecoderStack model;
-    private readonly Linear lm_head;
+    private readonly Projection lm_head;
     private readonly RotaryEmbedding _rope;
 
     public CausalLM(ModelConfig config, Device? device = null) : base(config.ArchitectureName)
     {
         Config = config;
         model = new DecoderStack(config);
-        lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        lm_head = config.TieWordEmbeddings
+            ? new Projection(model.Embeddings.weight!)
+            : new Projection(config.HiddenSize, config.VocabSize, hasBias: false);
         _rope = new RotaryEmbedding(config.HeadDim, config.Rope);
         RegisterComponents();
-        if (config.TieWordEmbeddings)
-        {
-            lm_head.weight = model.Embeddings.weight!;
-        }
-
         if (device is not null && device.type != DeviceType.CPU)
         {
             this.to(device);
@@ -36,7 +33,7 @@ public sealed class CausalLM : nn.Module
 
     public ModelConfig Config { get; }
 
-    public Device Device => lm_head.weight!.device;
+    public Device Device => lm_head.Weight.device;
 
     /// <summary>Parameters counted once (a tied head is not counted twice).</summary>
     public long ParameterCount => StateDict().Values.Sum(t => t.numel());
@@ -96,7 +93,7 @@ public sealed class CausalLM : nn.Module
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (name, p) in named_parameters())
         {
-            if (Config.TieWordEmbeddings && name == "lm_head.weight")
+            if ((Config.TieWordEmbeddings && name == "lm_head.weight") || IsAdapterParameter(name))
             {
                 continue;
             }
@@ -106,6 +103,14 @@ public sealed class CausalLM : nn.Module
 
         return result;
     }
+
+    /// <summary>True for the parameters of a LoRA adapter (<c>….lora_A.weight</c>, <c>….lora_B.weight</c>).</summary>
+    public static bool IsAdapterParameter(string name) =>
+        name.Contains(".lora_A.", StringComparison.Ordinal) || name.Contains(".lora_B.", StringComparison.Ordinal);
+
+    /// <summary>Every projection by its module path (e.g. <c>model.layers.0.self_attn.q_proj</c>).</summary>
+    public IEnumerable<(string Path, Projection Projection)> Projections() =>
+        named_modules().Where(m => m.module is Projection).Select(m => (m.name, (Projection)m.module));
 
     /// <summary>Copies tensors into the parameters; every parameter must be given with its exact shape.</summary>
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> tensors, string source)

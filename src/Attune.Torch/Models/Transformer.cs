@@ -168,7 +168,7 @@ public sealed class KvCache : IDisposable
 /// <summary>Grouped-query self-attention with rotary embeddings.</summary>
 public sealed class Attention : nn.Module
 {
-    private readonly Linear q_proj, k_proj, v_proj, o_proj;
+    private readonly Projection q_proj, k_proj, v_proj, o_proj;
     private readonly RmsNorm? q_norm, k_norm;
     private readonly int _heads, _kvHeads, _headDim;
 
@@ -177,10 +177,10 @@ public sealed class Attention : nn.Module
         _heads = c.NumHeads;
         _kvHeads = c.NumKeyValueHeads;
         _headDim = c.HeadDim;
-        q_proj = nn.Linear(c.HiddenSize, c.NumHeads * c.HeadDim, hasBias: c.QkvBias);
-        k_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.QkvBias);
-        v_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.QkvBias);
-        o_proj = nn.Linear(c.NumHeads * c.HeadDim, c.HiddenSize, hasBias: c.OutputBias);
+        q_proj = new Projection(c.HiddenSize, c.NumHeads * c.HeadDim, c.QkvBias);
+        k_proj = new Projection(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.QkvBias);
+        v_proj = new Projection(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.QkvBias);
+        o_proj = new Projection(c.NumHeads * c.HeadDim, c.HiddenSize, c.OutputBias);
         if (c.QkNorm)
         {
             q_norm = new RmsNorm(c.HeadDim, c.RmsNormEps);
@@ -230,13 +230,13 @@ public sealed class Attention : nn.Module
 /// <summary>The gated MLP: down(silu(gate(x)) * up(x)).</summary>
 public sealed class Mlp : nn.Module<Tensor, Tensor>
 {
-    private readonly Linear gate_proj, up_proj, down_proj;
+    private readonly Projection gate_proj, up_proj, down_proj;
 
     public Mlp(ModelConfig c) : base("MLP")
     {
-        gate_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
-        up_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
-        down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias);
+        gate_proj = new Projection(c.HiddenSize, c.IntermediateSize, c.MlpBias);
+        up_proj = new Projection(c.HiddenSize, c.IntermediateSize, c.MlpBias);
+        down_proj = new Projection(c.IntermediateSize, c.HiddenSize, c.MlpBias);
         RegisterComponents();
     }
 
@@ -281,6 +281,11 @@ public sealed class DecoderStack : nn.Module
     public DecoderStack(ModelConfig c) : base("Model")
     {
         embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize);
+        using (no_grad())
+        {
+            nn.init.normal_(embed_tokens.weight!, 0, 0.02);
+        }
+
         layers = new ModuleList<DecoderLayer>([.. Enumerable.Range(0, c.NumLayers).Select(_ => new DecoderLayer(c))]);
         norm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
         RegisterComponents();
