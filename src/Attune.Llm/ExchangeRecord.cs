@@ -27,7 +27,7 @@ public sealed record ExchangeRecord
     public double LatencyMs { get; init; }
 
     /// <summary>The canonical request: <c>{"messages":[…],"options":{…}}</c>, exactly what the key hashes.</summary>
-    public JsonElement Request { get; init; }
+    public JsonElement? Request { get; init; }
 
     public required ExchangeResponse Response { get; init; }
 }
@@ -38,8 +38,8 @@ public sealed record ExchangeResponse
     /// <summary>The response text (all messages' text concatenated).</summary>
     public string Text { get; init; } = "";
 
-    /// <summary>The response messages, as Microsoft.Extensions.AI serializes <see cref="ChatMessage"/>s.</summary>
-    public JsonElement Messages { get; init; }
+    /// <summary>The response messages, as Microsoft.Extensions.AI serializes <see cref="ChatMessage"/>s; when absent, replay answers <see cref="Text"/> as one assistant message.</summary>
+    public JsonElement? Messages { get; init; }
 
     public string? ResponseId { get; init; }
 
@@ -79,7 +79,7 @@ public sealed record ExchangeResponse
     internal ChatResponse ToChatResponse(string file, long line)
     {
         List<ChatMessage> messages;
-        if (Messages.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null)
+        if (Messages is not { ValueKind: not (JsonValueKind.Undefined or JsonValueKind.Null) } element)
         {
             messages = [new ChatMessage(ChatRole.Assistant, Text)];
         }
@@ -87,7 +87,7 @@ public sealed record ExchangeResponse
         {
             try
             {
-                messages = Messages.Deserialize<List<ChatMessage>>(AIJsonUtilities.DefaultOptions) ?? [];
+                messages = element.Deserialize<List<ChatMessage>>(AIJsonUtilities.DefaultOptions) ?? [];
             }
             catch (JsonException ex)
             {

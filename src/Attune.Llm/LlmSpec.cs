@@ -121,6 +121,9 @@ public sealed partial record LlmSpec
         return parsed;
     }
 
+    /// <summary>The accepted forms, for help and error messages.</summary>
+    public static string SyntaxHintText => SyntaxHint;
+
     internal const string SyntaxHint = "http(s)://host:port/v1?model=NAME, gguf:PATH, hf:DIR or replay:FILE";
 
     private static Dictionary<string, string> ParseParameters(string text, string query)
