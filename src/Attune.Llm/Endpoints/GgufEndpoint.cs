@@ -3,6 +3,8 @@ using LLama;
 using LLama.Abstractions;
 using LLama.Common;
 using LLama.Exceptions;
+using LLama.Native;
+using LLama.Transformers;
 using Microsoft.Extensions.AI;
 
 namespace Attune.Llm.Endpoints;
@@ -14,10 +16,13 @@ namespace Attune.Llm.Endpoints;
 /// </summary>
 public static class GgufEndpoint
 {
+    private static int _logsQuieted;
+
     /// <summary>Loads the model; a missing file or one that is not GGUF is an <see cref="AttuneInputException"/>.</summary>
     public static IChatClient Create(LlmSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        QuietNativeLogs();
         spec.RequireOnlyParameters("ctx", "threads", "gpu_layers");
         var path = Path.GetFullPath(spec.Target);
         if (!File.Exists(path))
@@ -49,7 +54,27 @@ public static class GgufEndpoint
         }
 
         var executor = new StatelessExecutor(weights, parameters);
-        return new GgufChatClient(executor.AsChatClient(), weights, path);
+
+        // Prompts follow the model's own chat template when it has one (llama.cpp formats it);
+        // otherwise LLamaSharp's plain "User: …\nAssistant: " transcript.
+        var hasTemplate = weights.Metadata.ContainsKey("tokenizer.chat_template");
+        var chat = hasTemplate ? executor.AsChatClient(new PromptTemplateTransformer(weights, withAssistant: true)) : executor.AsChatClient();
+        return new GgufChatClient(chat, weights, path);
+    }
+
+    /// <summary>llama.cpp logs every tensor to stderr; keep only its errors (stdout stays clean for --json).</summary>
+    private static void QuietNativeLogs()
+    {
+        if (Interlocked.Exchange(ref _logsQuieted, 1) == 0)
+        {
+            NativeLogConfig.llama_log_set((level, message) =>
+            {
+                if (level == LLamaLogLevel.Error)
+                {
+                    Console.Error.Write("llama.cpp: " + message);
+                }
+            });
+        }
     }
 
     private static void CheckMagic(string shown, string path)
@@ -62,10 +87,28 @@ public static class GgufEndpoint
         }
     }
 
-    /// <summary>Owns the loaded weights and reports the file as the model.</summary>
+    /// <summary>Owns the loaded weights and reports the file name as the model.</summary>
     private sealed class GgufChatClient(IChatClient inner, LLamaWeights weights, string path) : DelegatingChatClient(inner)
     {
         private readonly ChatClientMetadata _metadata = new("llamasharp", new Uri(path), Path.GetFileName(path));
+
+        public override async Task<ChatResponse> GetResponseAsync(
+            IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+        {
+            var response = await base.GetResponseAsync(messages, options, cancellationToken).ConfigureAwait(false);
+            response.ModelId ??= _metadata.DefaultModelId;
+            return response;
+        }
+
+        public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+            IEnumerable<ChatMessage> messages, ChatOptions? options = null, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+        {
+            await foreach (var update in base.GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
+            {
+                update.ModelId ??= _metadata.DefaultModelId;
+                yield return update;
+            }
+        }
 
         public override object? GetService(Type serviceType, object? serviceKey = null) =>
             serviceKey is null && serviceType == typeof(ChatClientMetadata) ? _metadata : base.GetService(serviceType, serviceKey);
