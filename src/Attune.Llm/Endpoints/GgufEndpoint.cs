@@ -18,6 +18,15 @@ public static class GgufEndpoint
 {
     private static int _logsQuieted;
 
+    // Held in a static field: llama.cpp keeps the function pointer, so the delegate must stay alive.
+    private static readonly NativeLogConfig.LLamaLogCallback ErrorsOnly = (level, message) =>
+    {
+        if (level == LLamaLogLevel.Error)
+        {
+            Console.Error.Write("llama.cpp: " + message);
+        }
+    };
+
     /// <summary>Loads the model; a missing file or one that is not GGUF is an <see cref="AttuneInputException"/>.</summary>
     public static IChatClient Create(LlmSpec spec)
     {
@@ -67,13 +76,7 @@ public static class GgufEndpoint
     {
         if (Interlocked.Exchange(ref _logsQuieted, 1) == 0)
         {
-            NativeLogConfig.llama_log_set((level, message) =>
-            {
-                if (level == LLamaLogLevel.Error)
-                {
-                    Console.Error.Write("llama.cpp: " + message);
-                }
-            });
+            NativeLogConfig.llama_log_set(ErrorsOnly);
         }
     }
 
