@@ -44,7 +44,18 @@ public sealed class LlmCommands : ICommandModule
             }
 
             var clock = Stopwatch.StartNew();
-            var response = await client.GetResponseAsync([new ChatMessage(ChatRole.User, text)], cancellationToken: ct);
+            ChatResponse response;
+            try
+            {
+                response = await client.GetResponseAsync([new ChatMessage(ChatRole.User, text)], cancellationToken: ct);
+            }
+            catch (Exception ex) when (ex is System.ClientModel.ClientResultException or HttpRequestException or TimeoutException)
+            {
+                // The endpoint is unreachable, refused the request, or too slow: say so in one line (exit 1).
+                await ctx.Err.WriteLineAsync($"error: {spec}: {ex.Message}");
+                return CliApp.InternalFailure;
+            }
+
             var latency = Math.Round(clock.Elapsed.TotalMilliseconds, 1);
             var model = response.ModelId ?? client.GetService<ChatClientMetadata>()?.DefaultModelId ?? LlmSpec.Parse(spec).Model;
             if (ctx.Json)
