@@ -94,6 +94,11 @@ public sealed class SafetensorsHeader
     /// <summary>Parses header JSON given the size of the data section that follows it.</summary>
     public static SafetensorsHeader Parse(ReadOnlySpan<byte> json, long dataLength, string name)
     {
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+        {
+            throw new AttuneInputException("header is not valid UTF-8", name);
+        }
+
         JsonDocument doc;
         try
         {
