@@ -119,6 +119,11 @@ public class ClassicalTestsTests
             for (int k = 1; k < 100; k++) q += 2 * Math.Pow(-1, k - 1) * Math.Exp(-2.0 * k * k * lambda * lambda);
             Assert.Equal(q, KolmogorovSmirnov.PValue(n, d), 2);
         }
+
+        // Very large n uses the corrected limit; it must still agree with the series and be fast.
+        double big = (Math.Sqrt(1_000_000) + 0.12 + 0.11 / 1000) * 0.0012, qBig = 0;
+        for (int k = 1; k < 100; k++) qBig += 2 * Math.Pow(-1, k - 1) * Math.Exp(-2.0 * k * k * big * big);
+        Assert.Equal(qBig, KolmogorovSmirnov.PValue(1_000_000, 0.0012), 9);
     }
 
     [Fact]
