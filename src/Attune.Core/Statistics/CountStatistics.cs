@@ -19,13 +19,13 @@ public static class CountStatistics
         long ra = 0, rb = 0;
         for (int k = 0; k < countsA.Length; k++) { ra += countsA[k]; rb += countsB[k]; }
         if (ra == 0 || rb == 0) return 0;
-        double sum = 0;
+        double ia = 1.0 / ra, ib = 1.0 / rb, sum = 0;
         for (int k = 0; k < countsA.Length; k++)
         {
             int c = countsA[k] + countsB[k];
             if (c == 0) continue;
             double a = countsA[k], b = countsB[k];
-            sum += (a * a / ra + b * b / rb) / c;
+            sum += (a * a * ia + b * b * ib) / c;
         }
         double x2 = (ra + rb) * (sum - 1.0);
         return x2 < 0 ? 0 : x2; // rounding can leave −1e-16 for identical rows
@@ -41,12 +41,12 @@ public static class CountStatistics
         Totals(countsA, countsB, out double na, out double nb);
         if (na == 0 || nb == 0) return 0;
         long ca = 0, cb = 0;
-        double max = 0;
+        double max = 0, ia = 1 / na, ib = 1 / nb;
         for (int k = 0; k < countsA.Length - 1; k++) // the last cumulative difference is 0
         {
             ca += countsA[k];
             cb += countsB[k];
-            double d = Math.Abs(ca / na - cb / nb);
+            double d = Math.Abs(ca * ia - cb * ib);
             if (d > max) max = d;
         }
         return max;
@@ -58,9 +58,9 @@ public static class CountStatistics
         SameLength(countsA, countsB);
         Totals(countsA, countsB, out double na, out double nb);
         if (na == 0 || nb == 0) return 0;
-        double sum = 0;
+        double sum = 0, ia = 1 / na, ib = 1 / nb;
         for (int k = 0; k < countsA.Length; k++)
-            sum += Math.Abs(countsA[k] / na - countsB[k] / nb);
+            sum += Math.Abs(countsA[k] * ia - countsB[k] * ib);
         return 0.5 * sum;
     }
 
@@ -74,12 +74,12 @@ public static class CountStatistics
         Totals(countsA, countsB, out double na, out double nb);
         if (na == 0 || nb == 0) return 0;
         long ca = 0, cb = 0;
-        double sum = 0;
+        double sum = 0, ia = 1 / na, ib = 1 / nb;
         for (int k = 0; k < countsA.Length - 1; k++)
         {
             ca += countsA[k];
             cb += countsB[k];
-            sum += Math.Abs(ca / na - cb / nb);
+            sum += Math.Abs(ca * ia - cb * ib);
         }
         return sum;
     }

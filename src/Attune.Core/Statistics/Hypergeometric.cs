@@ -118,7 +118,7 @@ internal sealed class MultivariateHypergeometricSampler
     private readonly int _total;
     private readonly int _sizeA;
     private readonly int[] _populationBefore;
-    private readonly HypergeometricTable?[][] _tables;
+    private readonly HypergeometricTable?[] _tables; // [j * (sizeA + 1) + draws]
     private readonly double[] _logFactorials;
     private readonly double[] _scratch;
 
@@ -133,12 +133,11 @@ internal sealed class MultivariateHypergeometricSampler
         foreach (int c in pooled) remaining += c;
         _total = remaining;
         _scratch = new double[sizeA + 1];
-        _tables = new HypergeometricTable?[k - 1][];
+        _tables = new HypergeometricTable?[(k - 1) * (sizeA + 1)];
         for (int j = 0; j < k; j++)
         {
             _populationBefore[j] = remaining;
             remaining -= pooled[j];
-            if (j < k - 1) _tables[j] = new HypergeometricTable?[sizeA + 1];
         }
     }
 
@@ -147,6 +146,7 @@ internal sealed class MultivariateHypergeometricSampler
     {
         int k = _pooled.Length;
         int draws = _sizeA;
+        int stride = _sizeA + 1;
         for (int j = 0; j < k - 1; j++)
         {
             int c = _pooled[j];
@@ -155,7 +155,7 @@ internal sealed class MultivariateHypergeometricSampler
             else if (draws == _populationBefore[j]) x = c;
             else
             {
-                var table = _tables[j][draws] ??= new HypergeometricTable(_populationBefore[j], c, draws, _logFactorials, _scratch);
+                var table = _tables[j * stride + draws] ??= new HypergeometricTable(_populationBefore[j], c, draws, _logFactorials, _scratch);
                 x = table.Invert(rng.NextDouble());
             }
             a[j] = x;

@@ -31,7 +31,7 @@ public static class Spearman
         var ry = Ranks.Average(y);
         double rho = Correlation(rx, ry, out double denominator);
         if (denominator == 0)
-            throw new ArgumentException("x or y is constant: the rank correlation is undefined.", denominator == 0 && Variance(rx) == 0 ? nameof(x) : nameof(y));
+            throw new ArgumentException($"{(Variance(rx) == 0 ? "x" : "y")} is constant: the rank correlation is undefined.", Variance(rx) == 0 ? nameof(x) : nameof(y));
 
         double p;
         if (exact)
