@@ -7,7 +7,11 @@ namespace Attune.Cli;
 /// <summary>What a verb's action sees: its parsed values, the global options and the two streams.</summary>
 public sealed class CommandContext
 {
-    private static readonly JsonSerializerOptions PrettyJson = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    private static readonly JsonSerializerOptions PrettyJson = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     internal CommandContext(CliApp app, ParseResult parse)
     {

@@ -99,7 +99,11 @@ public sealed class Report
     public string Save()
     {
         AtomicFile.WriteAllText(Path.Combine(Directory, "report.md"), ToString());
-        var json = JsonSerializer.Serialize(_metrics, new JsonSerializerOptions { WriteIndented = true });
+        var json = JsonSerializer.Serialize(_metrics, new JsonSerializerOptions
+        {
+            WriteIndented = true,
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        });
         AtomicFile.WriteAllText(Path.Combine(Directory, "metrics.json"), json + "\n");
         return Directory;
     }
