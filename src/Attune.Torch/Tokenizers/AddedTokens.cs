@@ -11,14 +11,15 @@ internal readonly record struct Segment(string Text, int Start, int Length, Adde
 /// <summary>Finds added tokens in text, leftmost first and longest first, honouring their flags.</summary>
 internal sealed class AddedTokenMatcher
 {
-    private readonly Dictionary<char, AddedToken[]> _byFirstChar;
+    private readonly Dictionary<char, (string Pattern, AddedToken Token)[]> _byFirstChar;
 
-    public AddedTokenMatcher(IEnumerable<AddedToken> tokens)
+    /// <summary>Matches each token by <paramref name="tokens"/>' pattern (its content, normalized where the token is).</summary>
+    public AddedTokenMatcher(IEnumerable<(string Pattern, AddedToken Token)> tokens)
     {
         _byFirstChar = tokens
-            .Where(t => t.Content.Length > 0)
-            .GroupBy(t => t.Content[0])
-            .ToDictionary(g => g.Key, g => g.OrderByDescending(t => t.Content.Length).ToArray());
+            .Where(t => t.Pattern.Length > 0)
+            .GroupBy(t => t.Pattern[0])
+            .ToDictionary(g => g.Key, g => g.OrderByDescending(t => t.Pattern.Length).ToArray());
     }
 
     public bool IsEmpty => _byFirstChar.Count == 0;
@@ -44,11 +45,13 @@ internal sealed class AddedTokenMatcher
             }
 
             AddedToken? match = null;
+            var stop = i;
             foreach (var candidate in candidates)
             {
-                if (text[i..].StartsWith(candidate.Content, StringComparison.Ordinal))
+                if (text[i..].StartsWith(candidate.Pattern, StringComparison.Ordinal))
                 {
-                    match = candidate;
+                    match = candidate.Token;
+                    stop = i + candidate.Pattern.Length;
                     break;
                 }
             }
@@ -60,7 +63,6 @@ internal sealed class AddedTokenMatcher
             }
 
             var start = i;
-            var stop = i + match.Content.Length;
             if (match.SingleWord)
             {
                 var wordBefore = start > 0 && IsWordChar(text, start - 1, before: true);

@@ -47,8 +47,10 @@ public sealed class BpeTokenizer : ITokenizer
         }
 
         AddedTokens = [.. added];
-        _rawMatcher = new AddedTokenMatcher(added.Where(t => !t.Normalized));
-        _normalizedMatcher = new AddedTokenMatcher(added.Where(t => t.Normalized));
+        // As Hugging Face: tokens marked normalized are looked for, in their normalized spelling,
+        // in the normalized text; the others in the raw text, first.
+        _rawMatcher = new AddedTokenMatcher(added.Where(t => !t.Normalized).Select(t => (t.Content, t)));
+        _normalizedMatcher = new AddedTokenMatcher(added.Where(t => t.Normalized).Select(t => (normalizer?.Normalize(t.Content) ?? t.Content, t)));
         var maxId = Math.Max(vocab.Count == 0 ? -1 : vocab.Values.Max(), added.Count == 0 ? -1 : added.Max(t => t.Id));
         _idToToken = new string?[maxId + 1];
         foreach (var (token, id) in vocab)
@@ -163,13 +165,17 @@ public sealed class BpeTokenizer : ITokenizer
             return Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes));
         }
 
-        var text = new StringBuilder();
+        // No decoder: Hugging Face joins the token strings with spaces.
+        var tokens = new List<string>(ids.Count);
         foreach (var id in ids)
         {
-            text.Append(TokenFor(id, skipSpecialTokens));
+            if (TokenFor(id, skipSpecialTokens) is string token)
+            {
+                tokens.Add(token);
+            }
         }
 
-        return text.ToString();
+        return string.Join(' ', tokens);
     }
 
     private string? TokenFor(int id, bool skipSpecialTokens)
@@ -538,7 +544,7 @@ public sealed class BpeTokenizer : ITokenizer
         }
     }
 
-    /// <summary>Whether the decoder is byte-level (true) or plain concatenation (false).</summary>
+    /// <summary>Whether the decoder is byte-level (true); without a decoder tokens are joined with spaces.</summary>
     private static bool ReadDecoder(TokenizerJson json, JsonElement element, string path)
     {
         if (element.ValueKind != JsonValueKind.Object)

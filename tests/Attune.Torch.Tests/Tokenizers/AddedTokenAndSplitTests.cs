@@ -80,6 +80,50 @@ public class AddedTokenAndSplitTests
         Assert.Equal(302, tokenizer.TokenToId("ok"));
     }
 
+    /// <summary>A byte vocabulary (no merges, so a text run encodes as its UTF-8 bytes) with the given added tokens.</summary>
+    private static BpeTokenizer BytesWith(JsonNode? normalizer, params JsonObject[] added) =>
+        BpeTokenizer.Load(Write(SplitByteLevelTokenizer(Llama3Pattern, ByteVocab(), [], ignoreMerges: false, normalizer: normalizer, addedTokens: [.. added]).ToJsonString()));
+
+    private static int[] Bytes(string text) => [.. System.Text.Encoding.UTF8.GetBytes(text).Select(b => (int)b)];
+
+    [Fact]
+    public void Hugging_face_single_word_example()
+    {
+        // From the tokenizers crate's own test (test_single_word_is_correct): with a Lowercase
+        // normalizer and "<mask>" (normalized, single_word), the text
+        // "<mask> My name <mask> A<mask> <mask>ony <mask>" splits into
+        // "<mask>" | " my name " | "<mask>" | " a<mask> <mask>ony " | "<mask>".
+        var tokenizer = BytesWith(new JsonObject { ["type"] = "Lowercase" }, AddedToken(300, "<mask>", special: false, singleWord: true, normalized: true));
+        int[] expected = [300, .. Bytes(" my name "), 300, .. Bytes(" a<mask> <mask>ony "), 300];
+        Assert.Equal(expected, tokenizer.Encode("<mask> My name <mask> A<mask> <mask>ony <mask>"));
+    }
+
+    [Fact]
+    public void Hugging_face_options_example()
+    {
+        // From the tokenizers crate's own test (options_use_cases): Lowercase normalizer; "my"
+        // (normalized, lstrip, rstrip), "name" (normalized), "ony" (normalized, single_word),
+        // "[CLS]" and "[SEP]" (special, not normalized). "[CLS] My name is Anthony [SEP]" splits into
+        // "[CLS]" | " my " (both spaces taken by the strips) | "name" | " is anthony " | "[SEP]".
+        var tokenizer = BytesWith(
+            new JsonObject { ["type"] = "Lowercase" },
+            AddedToken(300, "my", special: false, lstrip: true, rstrip: true, normalized: true),
+            AddedToken(301, "name", special: false, normalized: true),
+            AddedToken(302, "ony", special: false, singleWord: true, normalized: true),
+            AddedToken(303, "[CLS]"),
+            AddedToken(304, "[SEP]"));
+        int[] expected = [303, 300, 301, .. Bytes(" is anthony "), 304];
+        Assert.Equal(expected, tokenizer.Encode("[CLS] My name is Anthony [SEP]"));
+    }
+
+    [Fact]
+    public void A_normalized_token_is_looked_for_in_its_normalized_spelling()
+    {
+        // "HELLO" (normalized) under Lowercase is looked for as "hello" in the lower-cased text.
+        var tokenizer = BytesWith(new JsonObject { ["type"] = "Lowercase" }, AddedToken(300, "HELLO", special: false, normalized: true));
+        Assert.Equal([300, 33], tokenizer.Encode("Hello!"));
+    }
+
     // Hugging Face's documented example of each behaviour, splitting "the-final--countdown" on "-".
     [Theory]
     [InlineData("Removed", "the|final|countdown")]
