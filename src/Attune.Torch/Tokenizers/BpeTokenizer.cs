@@ -17,6 +17,7 @@ public sealed class BpeTokenizer : ITokenizer
     private readonly Dictionary<string, int> _vocab;
     private readonly string?[] _idToToken;
     private readonly Dictionary<int, AddedToken> _addedById;
+    private readonly Dictionary<string, int> _addedByContent;
     private readonly AddedTokenMatcher _rawMatcher;
     private readonly AddedTokenMatcher _normalizedMatcher;
     private readonly Normalizer? _normalizer;
@@ -41,9 +42,11 @@ public sealed class BpeTokenizer : ITokenizer
         _postProcessor = postProcessor;
         _byteLevelDecoder = byteLevelDecoder;
         _addedById = [];
+        _addedByContent = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var token in added)
         {
             _addedById[token.Id] = token;
+            _addedByContent.TryAdd(token.Content, token.Id);
         }
 
         AddedTokens = [.. added];
@@ -87,15 +90,7 @@ public sealed class BpeTokenizer : ITokenizer
     public int? TokenToId(string token)
     {
         ArgumentNullException.ThrowIfNull(token);
-        foreach (var added in AddedTokens)
-        {
-            if (added.Content == token)
-            {
-                return added.Id;
-            }
-        }
-
-        return _vocab.TryGetValue(token, out var id) ? id : null;
+        return _addedByContent.TryGetValue(token, out var added) ? added : _vocab.TryGetValue(token, out var id) ? id : null;
     }
 
     public int[] Encode(string text, bool addSpecialTokens = false)

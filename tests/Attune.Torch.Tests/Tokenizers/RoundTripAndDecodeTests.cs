@@ -62,6 +62,15 @@ public class RoundTripAndDecodeTests
     }
 
     [Fact]
+    public void A_lone_surrogate_encodes_as_the_replacement_character()
+    {
+        // Not valid UTF-16; its UTF-8 encoding is that of U+FFFD (EF BF BD), and it decodes so.
+        var tokenizer = Llama3Bytes();
+        Assert.Equal([0xEF, 0xBF, 0xBD, 'a'], tokenizer.Encode("\uD800a"));
+        Assert.Equal("\uFFFDa", tokenizer.Decode(tokenizer.Encode("\uD800a")));
+    }
+
+    [Fact]
     public void Empty_text_encodes_to_nothing()
     {
         Assert.Empty(HfTiny().Encode(""));

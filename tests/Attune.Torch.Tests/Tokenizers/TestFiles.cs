@@ -9,10 +9,26 @@ internal static class TestFiles
     public static string FixturePath(params string[] parts) =>
         Path.Combine([AppContext.BaseDirectory, "Fixtures", .. parts]);
 
-    /// <summary>A new empty temporary folder.</summary>
+    private static readonly Lazy<string> Root = new(() =>
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"attune-tok-tests-{Environment.ProcessId}");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(root, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        };
+        return root;
+    });
+
+    /// <summary>A new empty temporary folder (all are removed when the test process ends).</summary>
     public static string TempDir()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "attune-tok-tests", Guid.NewGuid().ToString("N"));
+        var dir = Path.Combine(Root.Value, Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         return dir;
     }
