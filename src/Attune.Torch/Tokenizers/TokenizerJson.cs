@@ -27,7 +27,8 @@ internal sealed class TokenizerJson(string file)
 
         try
         {
-            return JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 256 });
+            var start = bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0; // a UTF-8 byte-order mark
+            return JsonDocument.Parse(bytes.AsMemory(start), new JsonDocumentOptions { MaxDepth = 256 });
         }
         catch (JsonException e)
         {

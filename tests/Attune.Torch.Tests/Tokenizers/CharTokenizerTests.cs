@@ -63,6 +63,14 @@ public class CharTokenizerTests
     }
 
     [Fact]
+    public void A_file_with_a_byte_order_mark_loads()
+    {
+        var path = Path.Combine(TestFiles.TempDir(), "tokenizer.json");
+        File.WriteAllText(path, """{"type": "CharTokenizer", "version": 1, "special_tokens": ["<pad>", "<bos>", "<eos>", "<unk>"], "chars": ["z"]}""", new System.Text.UTF8Encoding(true));
+        Assert.Equal([4], AutoTokenizer.Load(path).Encode("z"));
+    }
+
+    [Fact]
     public void Token_lookups()
     {
         var tokenizer = CharTokenizer.FromAlphabet("xy🙂");
