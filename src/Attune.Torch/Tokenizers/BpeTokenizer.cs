@@ -13,6 +13,9 @@ namespace Attune.Torch.Tokenizers;
 /// </summary>
 public sealed class BpeTokenizer : ITokenizer
 {
+    // Ids index an array; a file with a wild id must not make it enormous.
+    private const int MaxId = 1 << 24;
+
     private readonly BpeModel _model;
     private readonly Dictionary<string, int> _vocab;
     private readonly string?[] _idToToken;
@@ -235,6 +238,21 @@ public sealed class BpeTokenizer : ITokenizer
         var vocab = ReadVocab(json, model);
         var merges = ReadMerges(json, model, vocab);
         var added = ReadAddedTokens(json, root);
+        foreach (var (token, id) in vocab)
+        {
+            if (id >= MaxId)
+            {
+                throw json.Error($"model.vocab.{token}", $"id {id} is implausibly large (at most {MaxId - 1})");
+            }
+        }
+
+        for (var i = 0; i < added.Count; i++)
+        {
+            if (added[i].Id >= MaxId)
+            {
+                throw json.Error($"added_tokens[{i}].id", $"id {added[i].Id} is implausibly large (at most {MaxId - 1})");
+            }
+        }
 
         int? unkId = null;
         if (json.OptionalString(model, "unk_token", "model.unk_token") is string unk)

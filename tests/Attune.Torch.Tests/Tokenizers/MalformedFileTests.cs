@@ -103,6 +103,14 @@ public class MalformedFileTests
     }
 
     [Fact]
+    public void Implausibly_large_id()
+    {
+        var json = FixtureJson();
+        json["model"]!["vocab"]!["a"] = 2_000_000_000;
+        Assert.Equal("model.vocab.a", Fails(Write(json.ToJsonString())).Field);
+    }
+
+    [Fact]
     public void Unsupported_normalizer()
     {
         var json = FixtureJson();

@@ -39,6 +39,18 @@ public class RoundTripAndDecodeTests
     }
 
     [Fact]
+    public void Encoding_from_many_threads_gives_the_same_ids()
+    {
+        var random = new Random(11);
+        var texts = Enumerable.Range(0, 400).Select(_ => RandomText.Next(random, 15)).ToArray();
+        var expected = texts.Select(t => HfTiny().Encode(t)).ToArray(); // each on a fresh tokenizer, one thread
+        var shared = HfTiny();
+        var actual = new int[texts.Length][];
+        Parallel.For(0, texts.Length, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i => actual[i] = shared.Encode(texts[i]));
+        Assert.Equal(expected, actual);
+    }
+
+    [Fact]
     public void Pieces_never_cut_a_character_in_two()
     {
         // With a byte vocabulary and no merges, each piece is its bytes, so the number of ids is the
