@@ -180,7 +180,9 @@ internal sealed class SplitPreTokenizer(Regex regex, SplitBehavior behavior, boo
                 var previousMatch = false;
                 foreach (var p in parts)
                 {
-                    if (p.IsMatch && previousMatch && kept.Count > 0)
+                    // As Hugging Face: runs of the same kind merge (with invert, that includes
+                    // adjacent matches of the pattern, which are then non-matches).
+                    if (p.IsMatch == previousMatch && kept.Count > 0)
                     {
                         kept[^1] = (kept[^1].Start, p.End);
                     }

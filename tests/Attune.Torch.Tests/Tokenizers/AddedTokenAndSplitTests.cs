@@ -149,6 +149,17 @@ public class AddedTokenAndSplitTests
         Assert.Equal("hi|you", string.Join("|", pieces.Select(p => p.Span.ToString())));
     }
 
+    [Fact]
+    public void Contiguous_with_invert_merges_adjacent_pattern_matches()
+    {
+        // Pattern "-", inverted: "--" are two adjacent (now non-)matches and merge into one piece,
+        // as consecutive equal kinds do in Hugging Face's Contiguous.
+        var split = new SplitPreTokenizer(new Regex("-"), SplitBehavior.Contiguous, invert: true);
+        var pieces = new List<Piece>();
+        split.Split(new Piece("ab--c", 0, 5), pieces);
+        Assert.Equal("ab|--|c", string.Join("|", pieces.Select(p => p.Span.ToString())));
+    }
+
     [Theory]
     [InlineData(@"\p{L}++", @"(?>\p{L}+)")]
     [InlineData(@"[^\r\n\p{L}\p{N}]?+\p{L}+", @"(?>[^\r\n\p{L}\p{N}]?)\p{L}+")]

@@ -11,6 +11,22 @@ internal static class TestFiles
 
     private static readonly Lazy<string> Root = new(() =>
     {
+        // The test host is not always given a chance to run exit handlers: remove the folders of
+        // earlier runs whose process is gone.
+        foreach (var stale in Directory.EnumerateDirectories(Path.GetTempPath(), "attune-tok-tests-*"))
+        {
+            if (int.TryParse(Path.GetFileName(stale)["attune-tok-tests-".Length..], out var pid) && !IsRunning(pid))
+            {
+                try
+                {
+                    Directory.Delete(stale, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+
         var root = Path.Combine(Path.GetTempPath(), $"attune-tok-tests-{Environment.ProcessId}");
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
@@ -24,6 +40,23 @@ internal static class TestFiles
         };
         return root;
     });
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>A new empty temporary folder (all are removed when the test process ends).</summary>
     public static string TempDir()
