@@ -14,6 +14,21 @@ internal static class CliHarness
 
     public static Task<(int Code, string Out, string Err)> Run(params string[] args) => Run(null, args);
 
+    /// <summary>The repository root: the folder holding Attune.slnx above the test's base directory.</summary>
+    public static string RepoRoot
+    {
+        get
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Attune.slnx")))
+            {
+                dir = dir.Parent;
+            }
+
+            return dir?.FullName ?? throw new InvalidOperationException("repository root (Attune.slnx) not found above " + AppContext.BaseDirectory);
+        }
+    }
+
     /// <summary>A fresh temporary folder, deleted when disposed.</summary>
     public sealed class TempDir : IDisposable
     {

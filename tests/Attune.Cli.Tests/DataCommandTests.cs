@@ -27,16 +27,8 @@ public sealed class DataCommandTests : IDisposable
 
     private static string? SharedData()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Attune.slnx")))
-            {
-                var shared = Path.Combine(dir.FullName, "..", "shared", "data");
-                return Directory.Exists(shared) ? Path.GetFullPath(shared) : null;
-            }
-        }
-
-        return null;
+        var shared = Path.Combine(CliHarness.RepoRoot, "..", "shared", "data");
+        return Directory.Exists(shared) ? Path.GetFullPath(shared) : null;
     }
 
     private static string[] Lines(StringWriter writer) => writer.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);

@@ -5,20 +5,6 @@ namespace Attune.Cli.Tests;
 /// <summary>The foundation's promises, through the real command: JSON output and exit codes.</summary>
 public class FoundationAcceptanceTests
 {
-    private static string RepoRoot
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Attune.slnx")))
-            {
-                dir = dir.Parent;
-            }
-
-            return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
-        }
-    }
-
     [Fact]
     public async Task Repro_list_json_is_one_document_naming_stats_calibration()
     {
@@ -102,7 +88,7 @@ public class FoundationAcceptanceTests
     {
         using var dir = new CliHarness.TempDir();
         var log = Path.Combine(dir.Path, "broken.jsonl");
-        var good = File.ReadAllText(Path.Combine(RepoRoot, "examples", "ping.jsonl")).Trim();
+        var good = File.ReadAllText(Path.Combine(CliHarness.RepoRoot, "examples", "ping.jsonl")).Trim();
         File.WriteAllText(log, $"{good}\n{good}\n{{\"key\": \"abc\", \"response\": \n{good}\n");
         var (code, stdout, stderr) = await CliHarness.Run("llm", "ping", "--llm", $"replay:{log}");
         Assert.Equal(2, code);
@@ -114,7 +100,7 @@ public class FoundationAcceptanceTests
     [Fact]
     public async Task The_readme_replay_example_answers()
     {
-        var log = Path.Combine(RepoRoot, "examples", "ping.jsonl");
+        var log = Path.Combine(CliHarness.RepoRoot, "examples", "ping.jsonl");
         var (code, stdout, stderr) = await CliHarness.Run("llm", "ping", "--llm", $"replay:{log}", "--json");
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);

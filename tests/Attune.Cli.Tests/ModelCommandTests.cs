@@ -5,7 +5,7 @@ namespace Attune.Cli.Tests;
 /// <summary>The model verbs against the reference stack's fixtures (same field names).</summary>
 public class ModelCommandTests
 {
-    private static readonly string FixtureRoot = Path.Combine(RepoRoot(), "tests", "Attune.Torch.Tests", "Fixtures", "hf-tiny");
+    private static readonly string FixtureRoot = Path.Combine(CliHarness.RepoRoot, "tests", "Attune.Torch.Tests", "Fixtures", "hf-tiny");
     private static readonly string TokenizerFile = Path.Combine(FixtureRoot, "tokenizer.json");
 
     public static TheoryData<string> Architectures => new() { "llama", "qwen2", "qwen3" };
@@ -130,15 +130,4 @@ public class ModelCommandTests
     }
 
     private static string Compact(JsonElement e) => JsonSerializer.Serialize(e);
-
-    private static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Attune.slnx")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
-    }
 }

@@ -193,21 +193,7 @@ public static class LoraAdapter
     /// <summary>Reads <c>adapter_config.json</c>; options Attune does not implement are errors, not silently ignored.</summary>
     public static LoraConfig ReadConfig(string path)
     {
-        if (!File.Exists(path))
-        {
-            throw new AttuneInputException("file not found", path);
-        }
-
-        JsonObject o;
-        try
-        {
-            o = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new AttuneInputException("not a JSON object", path);
-        }
-        catch (JsonException ex)
-        {
-            throw new AttuneInputException($"not valid JSON ({ex.Message.Split(". ")[0]})", path);
-        }
-
+        var o = JsonFile.ParseObject(path);
         var type = o["peft_type"]?.GetValue<string>();
         if (type != "LORA")
         {

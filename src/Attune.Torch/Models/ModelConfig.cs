@@ -72,22 +72,7 @@ public sealed record ModelConfig
     public static ModelConfig Load(string path)
     {
         var file = Directory.Exists(path) ? Path.Combine(path, "config.json") : path;
-        if (!File.Exists(file))
-        {
-            throw new AttuneInputException("file not found", file);
-        }
-
-        JsonNode? node;
-        try
-        {
-            node = JsonNode.Parse(File.ReadAllText(file));
-        }
-        catch (JsonException ex)
-        {
-            throw new AttuneInputException($"not valid JSON ({ex.Message.Split(". ")[0]})", file);
-        }
-
-        return Parse(node as JsonObject ?? throw new AttuneInputException("not a JSON object", file), file);
+        return Parse(JsonFile.ParseObject(file), file);
     }
 
     public static ModelConfig Parse(JsonObject o, string file)

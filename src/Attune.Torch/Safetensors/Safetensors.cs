@@ -71,32 +71,25 @@ public static class Safetensors
     /// <summary>The weight map of a sharded checkpoint index: tensor name → shard file name.</summary>
     public static Dictionary<string, string> ReadIndex(string indexPath)
     {
-        try
+        using var doc = JsonFile.Parse(indexPath);
+        if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
-            if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+            throw new AttuneInputException("missing object", indexPath, field: "weight_map");
+        }
+
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var p in map.EnumerateObject())
+        {
+            var file = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString() : null;
+            if (string.IsNullOrEmpty(file) || file.Contains('/', StringComparison.Ordinal) || file.Contains('\\', StringComparison.Ordinal) || file.Contains("..", StringComparison.Ordinal))
             {
-                throw new AttuneInputException("missing object", indexPath, field: "weight_map");
+                throw new AttuneInputException($"shard name '{file}' is not a plain file name", indexPath, field: $"weight_map.{p.Name}");
             }
 
-            var result = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var p in map.EnumerateObject())
-            {
-                var file = p.Value.GetString();
-                if (string.IsNullOrEmpty(file) || file.Contains('/', StringComparison.Ordinal) || file.Contains('\\', StringComparison.Ordinal) || file.Contains("..", StringComparison.Ordinal))
-                {
-                    throw new AttuneInputException($"shard name '{file}' is not a plain file name", indexPath, field: $"weight_map.{p.Name}");
-                }
-
-                result[p.Name] = file;
-            }
-
-            return result;
+            result[p.Name] = file;
         }
-        catch (JsonException ex)
-        {
-            throw new AttuneInputException($"not valid JSON ({ex.Message.Split(". ")[0]})", indexPath);
-        }
+
+        return result;
     }
 
     /// <summary>

@@ -8,33 +8,7 @@ internal sealed class TokenizerJson(string file)
 {
     public string File { get; } = file;
 
-    public static JsonDocument Parse(string file)
-    {
-        byte[] bytes;
-        try
-        {
-            bytes = System.IO.File.ReadAllBytes(file);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new AttuneInputException($"cannot read the tokenizer file: {e.Message}", file, inner: e);
-        }
-
-        if (bytes.Length == 0)
-        {
-            throw new AttuneInputException("the tokenizer file is empty", file);
-        }
-
-        try
-        {
-            var start = bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0; // a UTF-8 byte-order mark
-            return JsonDocument.Parse(bytes.AsMemory(start), new JsonDocumentOptions { MaxDepth = 256 });
-        }
-        catch (JsonException e)
-        {
-            throw new AttuneInputException($"not valid JSON: {e.Message}", file, (e.LineNumber ?? 0) + 1, inner: e);
-        }
-    }
+    public static JsonDocument Parse(string file) => Core.IO.JsonFile.Parse(file);
 
     public AttuneInputException Error(string field, string detail) => new(detail, File, field: field);
 

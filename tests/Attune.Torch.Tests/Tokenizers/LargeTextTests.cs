@@ -1,10 +1,10 @@
-using System.Diagnostics;
 using System.Text;
 using Attune.Torch.Tokenizers;
 
 namespace Attune.Torch.Tests.Tokenizers;
 
-public class PerformanceTests
+/// <summary>A megabyte of text through the tokenizer (its speed is measured in bench/: TokenizerBenchmarks).</summary>
+public class LargeTextTests
 {
     private static readonly string[] Words =
     [
@@ -40,16 +40,12 @@ public class PerformanceTests
     }
 
     [Fact]
-    public void Encodes_a_megabyte_of_english_in_well_under_a_second()
+    public void A_megabyte_of_english_round_trips()
     {
         var tokenizer = BpeTokenizer.Load(TestFiles.FixturePath("hf-tiny", "tokenizer.json"));
-        tokenizer.Encode(EnglishLikeText(20_000, 1)); // warm up the regex and JIT
         var text = EnglishLikeText(1_000_000, 2);
-        var watch = Stopwatch.StartNew();
         var ids = tokenizer.Encode(text);
-        watch.Stop();
+        Assert.InRange(ids.Length, text.Length / 8, text.Length);
         Assert.Equal(text, tokenizer.Decode(ids));
-        // Typically ~0.2 s on two shared cores; the bound leaves room for a busy machine.
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"encoding 1 MB took {watch.Elapsed.TotalSeconds:F2} s");
     }
 }
