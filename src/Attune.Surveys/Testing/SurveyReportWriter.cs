@@ -6,7 +6,7 @@ namespace Attune.Surveys.Testing;
 /// <summary>Writes a survey test into a report: per-group table and bar chart, per-question heat map, the most misaligned questions.</summary>
 public static class SurveyReportWriter
 {
-    /// <summary>Heat maps show at most this many questions (the ones with the smallest p-values).</summary>
+    /// <summary>Heat maps show at most this many questions (those with the largest Σ over groups of −log10 adjusted p).</summary>
     public const int MaxHeatMapRows = 50;
 
     public static void Write(Report report, SurveyTestReport result, SurveyTestOptions options, string prefix = "survey")
@@ -29,8 +29,8 @@ public static class SurveyReportWriter
         var groups = result.Summary.Select(s => s.Group).ToList();
         var questions = result.Results
             .GroupBy(r => r.Question, StringComparer.Ordinal)
-            .Select(g => (Question: g.Key, MinP: g.Min(r => r.PAdjusted)))
-            .OrderBy(x => x.MinP).ThenBy(x => x.Question, StringComparer.Ordinal)
+            .Select(g => (Question: g.Key, Score: g.Sum(r => -Math.Log10(Math.Max(r.PAdjusted, 1e-6)))))
+            .OrderByDescending(x => x.Score).ThenBy(x => x.Question, StringComparer.Ordinal)
             .Take(MaxHeatMapRows).Select(x => x.Question).ToList();
         var cells = result.Results.ToDictionary(r => (r.Question, r.Group));
         var values = new double[questions.Count, groups.Count];
