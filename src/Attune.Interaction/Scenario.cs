@@ -112,6 +112,9 @@ public sealed class Scenario
 
     public List<Intervention> Interventions { get; } = [];
 
+    /// <summary>Changes the initial world after the vectors are drawn (e.g. clustered users); runs before the initial preferences are saved.</summary>
+    public Action<World>? Customize { get; set; }
+
     /// <summary>The counterfactual recommender of a <c>--compare</c> run, if the scenario names one.</summary>
     public Func<Recommender>? Compare { get; set; }
 

@@ -63,7 +63,6 @@ public static class Simulation
             s.UserInit.Fill(world.Preference(u), ref rng);
         }
 
-        world.Preferences.CopyTo(world.InitialPreferences, 0);
         var itemKey = StreamRng.Key(s.Seed, ItemInitStream);
         for (var i = 0; i < s.Items; i++)
         {
@@ -72,6 +71,8 @@ public static class Simulation
             world.ItemTopics[i] = i % world.Topics;
         }
 
+        s.Customize?.Invoke(world);
+        world.Preferences.CopyTo(world.InitialPreferences, 0);
         world.ItemsChanged();
         return world;
     }
