@@ -235,8 +235,12 @@ public static class ScenarioReader
         switch (type)
         {
             case "static":
-                result = (() => new StaticUsers(), "static");
+            {
+                var sigma = p.Number("idiosyncrasy", 0, 0, 1e6);
+                result = (() => new StaticUsers(sigma), Inv($"static(idiosyncrasy={sigma})"));
                 break;
+            }
+
             case "biased_assimilation":
             {
                 var eta = p.Number("eta", 0.1, 0, 1e6);

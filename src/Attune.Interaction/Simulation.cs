@@ -51,11 +51,12 @@ public static class Simulation
     public const long RecommenderStream = 4;
     public const long CreatorStream = 5;
     public const long MetricStream = 6;
+    public const long IdiosyncrasyStream = 7;
 
     /// <summary>Builds the initial world of a scenario (the same for every run with its seed).</summary>
     public static World CreateWorld(Scenario s)
     {
-        var world = new World(s.Users, s.Items, s.Dimension, s.Topics);
+        var world = new World(s.Users, s.Items, s.Dimension, s.Topics) { Seed = s.Seed };
         var userKey = StreamRng.Key(s.Seed, UserInitStream);
         for (var u = 0; u < s.Users; u++)
         {

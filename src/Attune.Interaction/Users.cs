@@ -30,10 +30,46 @@ public abstract class UserModel
     public virtual void Preview(World world, int user, int item, Span<float> next) => world.Preference(user).CopyTo(next);
 }
 
-/// <summary>Users whose preferences never change: p_{t+1} = p_t.</summary>
-public sealed class StaticUsers : UserModel
+/// <summary>
+/// Users whose preferences never change: p_{t+1} = p_t. With idiosyncrasy σ &gt; 0 each user's true
+/// utility of each item is ⟨p_u, v_i⟩ + σ ε_ui with ε_ui ~ N(0, 1) drawn once per (user, item) and
+/// fixed for the run (Chaney et al. 2018 draw each true utility around ⟨p_u, v_i⟩ in the same way);
+/// ε_ui is a hash of (seed, u, i), so it takes no memory.
+/// </summary>
+public sealed class StaticUsers(double idiosyncrasy = 0) : UserModel
 {
+    private ulong _key;
+
+    public double Idiosyncrasy { get; } = idiosyncrasy;
+
     public override string Name => "static";
+
+    public override void Initialize(World world) => _key = StreamRng.Key(world.Seed, Simulation.IdiosyncrasyStream);
+
+    /// <summary>The fixed idiosyncratic term ε_ui.</summary>
+    public double Epsilon(int user, int item)
+    {
+        var rng = StreamRng.For(_key, user, item);
+        return rng.NextGaussian();
+    }
+
+    public override float Utility(World world, int user, int item)
+    {
+        var u = base.Utility(world, user, item);
+        return Idiosyncrasy == 0 ? u : (float)(u + (Idiosyncrasy * Epsilon(user, item)));
+    }
+
+    public override void Utilities(World world, int user, Span<float> scores)
+    {
+        base.Utilities(world, user, scores);
+        if (Idiosyncrasy != 0)
+        {
+            for (var i = 0; i < scores.Length; i++)
+            {
+                scores[i] += (float)(Idiosyncrasy * Epsilon(user, i));
+            }
+        }
+    }
 
     public override void Update(World world, int user, int item, float rating)
     {

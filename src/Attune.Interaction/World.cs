@@ -36,6 +36,9 @@ public sealed class World
 
     public int Topics { get; }
 
+    /// <summary>The scenario's seed (parts derive their own fixed randomness from it).</summary>
+    public int Seed { get; internal set; }
+
     /// <summary>The step being simulated (0-based).</summary>
     public int Step { get; internal set; }
 

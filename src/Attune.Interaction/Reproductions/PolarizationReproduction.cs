@@ -50,13 +50,12 @@ public sealed class PolarizationReproduction : IReproduction
             ("shared feed (mass media, one random item for all)", () => new MassMediaRecommender(FeedSource.Random, null)),
             ("personalised random (an independent item per user)", () => new RandomRecommender()),
             ("personalised top-1 (oracle)", () => new OracleRecommender()),
-            ("stationarity-preserving", () => new StationarityPreserving(1e-3)),
         };
         report.Heading("Setting").Paragraph(string.Create(CultureInfo.InvariantCulture,
             $"{setting.Users} users and {setting.Items} items uniform on the unit sphere in R^{setting.Dimension}; biased assimilation with eta = 0.2; " +
             $"a slate of one item per step, always consumed; {setting.Horizon} steps; seed {setting.Seed}. Polarisation = mean |cos(p_u, a)| with a the " +
             $"first principal direction of the preferences (about 0.5-0.6 for a uniform population in R^3, 1 when everyone sits at +a or -a); bimodality = Sarle's " +
-            $"coefficient of cos(p_u, a) (5/9 for a uniform spread, 1 for two point masses). All four runs share the initial state and noise (common random numbers)."));
+            $"coefficient of cos(p_u, a) (5/9 for a uniform spread, 1 for two point masses). All three runs share the initial state and noise (common random numbers)."));
 
         var runs = new List<SimulationResult>();
         foreach (var (label, factory) in policies)
@@ -89,11 +88,9 @@ public sealed class PolarizationReproduction : IReproduction
         result.Metrics["polarization_shared"] = shared;
         result.Metrics["polarization_personalised_random"] = random;
         result.Metrics["polarization_personalised_oracle"] = oracle;
-        result.Metrics["polarization_stationarity"] = runs[3].Final("polarization");
         result.Metrics["bimodality_shared"] = sharedBi;
         result.Metrics["bimodality_personalised_random"] = runs[1].Final("bimodality");
         result.Metrics["bimodality_personalised_oracle"] = runs[2].Final("bimodality");
-        result.Metrics["drift_stationarity"] = runs[3].Final("preference_drift");
         result.Metrics["drift_oracle"] = runs[2].Final("preference_drift");
 
         result.Claims.Add(new Claim(
@@ -104,11 +101,6 @@ public sealed class PolarizationReproduction : IReproduction
             "Personalised recommendations do not polarise the population in the same way.",
             random <= shared - 0.2 && oracle <= shared - 0.2,
             string.Create(CultureInfo.InvariantCulture, $"polarization at the end: personalised random {random:F3}, personalised top-1 {oracle:F3}, shared {shared:F3} (criterion: both at least 0.2 below shared)")));
-        var stationary = runs[3].Final("preference_drift");
-        result.Claims.Add(new Claim(
-            "A recommender designed to keep preferences stationary (Dean & Morgenstern 2022) leaves them nearly where they started.",
-            stationary < 0.01 && stationary < runs[2].Final("preference_drift"),
-            string.Create(CultureInfo.InvariantCulture, $"mean 1 - cos(p_T, p_0): stationarity-preserving {stationary:F5}, top-1 {runs[2].Final("preference_drift"):F4}, shared {runs[0].Final("preference_drift"):F4} (criterion: < 0.01 and below top-1)")));
         return result;
     }
 
