@@ -155,14 +155,7 @@ public sealed class ContentFiltering(int every, double ridge) : Recommender
             var theta = _profiles.AsSpan(u * d, d);
             for (var a = 0; a < d; a++)
             {
-                var row = _gramInverse.AsSpan(a * d, d);
-                double acc = 0;
-                for (var b = 0; b < d; b++)
-                {
-                    acc += row[b] * s[b];
-                }
-
-                theta[a] = (float)acc;
+                theta[a] = (float)System.Numerics.Tensors.TensorPrimitives.Dot<double>(_gramInverse.AsSpan(a * d, d), s);
             }
         }
     }

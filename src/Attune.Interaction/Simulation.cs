@@ -219,6 +219,7 @@ public static class Simulation
         };
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining | System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void ServeUser(World world, UserModel users, ChoiceModel choice, Recommender rec, StepRecord record,
         int u, int t, ulong recKey, ulong choiceKey, float[] scores, float[] top)
     {

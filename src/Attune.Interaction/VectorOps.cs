@@ -1,6 +1,8 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Attune.Interaction;
 
@@ -35,21 +37,69 @@ public static class VectorOps
     /// scores[i] = Σ_k p[k] · byDimension[k·m + i]: the inner products of one preference with every
     /// item, from the items stored dimension-major (d rows of m), as d fused multiply-adds over m.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ScoreAll(ReadOnlySpan<float> p, ReadOnlySpan<float> byDimension, Span<float> scores)
     {
         var m = scores.Length;
-        scores.Clear();
-        for (var k = 0; k < p.Length; k++)
+        var d = p.Length;
+        if (byDimension.Length < d * m)
         {
-            TensorPrimitives.MultiplyAdd(byDimension.Slice(k * m, m), p[k], scores, scores);
+            throw new ArgumentException("byDimension must hold d rows of m values", nameof(byDimension));
+        }
+
+        var i = 0;
+        ref var v0 = ref MemoryMarshal.GetReference(byDimension);
+        ref var out0 = ref MemoryMarshal.GetReference(scores);
+
+        // Register blocking: each chunk of items accumulates all d products in one register and is
+        // stored once (d loads, d FMAs, 1 store per chunk).
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i <= m - 16; i += 16)
+            {
+                var acc = Vector512<float>.Zero;
+                for (var k = 0; k < d; k++)
+                {
+                    acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v0, (nuint)((k * m) + i)), Vector512.Create(p[k]), acc);
+                }
+
+                acc.StoreUnsafe(ref out0, (nuint)i);
+            }
+        }
+
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i <= m - 8; i += 8)
+            {
+                var acc = Vector256<float>.Zero;
+                for (var k = 0; k < d; k++)
+                {
+                    acc = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v0, (nuint)((k * m) + i)), Vector256.Create(p[k]), acc);
+                }
+
+                acc.StoreUnsafe(ref out0, (nuint)i);
+            }
+        }
+
+        for (; i < m; i++)
+        {
+            float acc = 0;
+            for (var k = 0; k < d; k++)
+            {
+                acc += p[k] * byDimension[(k * m) + i];
+            }
+
+            scores[i] = acc;
         }
     }
 
     /// <summary>
     /// The indices of the <c>k = index.Length</c> largest scores, best first (ties: lower index first).
-    /// Scores of −∞ or NaN are never taken; unused slots are −1. Chunks whose every score is at most
-    /// the current k-th best are skipped with one SIMD compare.
+    /// Scores of −∞ or NaN are never taken; unused slots are −1. Once k are held, each chunk of 8
+    /// scores is compared with the current k-th best in one SIMD compare and only the lanes above
+    /// it are inserted.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int TopK(ReadOnlySpan<float> scores, Span<int> index, Span<float> value)
     {
         var k = index.Length;
@@ -58,28 +108,43 @@ public static class VectorOps
         var filled = 0;
         var threshold = float.NegativeInfinity;
         var i = 0;
-        var width = Vector<float>.Count;
-        if (Vector.IsHardwareAccelerated)
+        var m = scores.Length;
+        while (i < m && filled < k)
         {
-            var vectors = MemoryMarshal.Cast<float, Vector<float>>(scores);
-            for (var c = 0; c < vectors.Length; c++)
-            {
-                if (filled == k && !Vector.GreaterThanAny(vectors[c], new Vector<float>(threshold)))
-                {
-                    continue;
-                }
-
-                var start = c * width;
-                for (var j = start; j < start + width; j++)
-                {
-                    Insert(scores[j], j, index, value, ref filled, ref threshold);
-                }
-            }
-
-            i = vectors.Length * width;
+            Insert(scores[i], i, index, value, ref filled, ref threshold);
+            i++;
         }
 
-        for (; i < scores.Length; i++)
+        ref var s0 = ref MemoryMarshal.GetReference(scores);
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i <= m - 16; i += 16)
+            {
+                var mask = Vector512.GreaterThan(Vector512.LoadUnsafe(ref s0, (nuint)i), Vector512.Create(threshold)).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    var lane = BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                    Insert(scores[i + lane], i + lane, index, value, ref filled, ref threshold);
+                }
+            }
+        }
+
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i <= m - 8; i += 8)
+            {
+                var mask = Vector256.GreaterThan(Vector256.LoadUnsafe(ref s0, (nuint)i), Vector256.Create(threshold)).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    var lane = BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                    Insert(scores[i + lane], i + lane, index, value, ref filled, ref threshold);
+                }
+            }
+        }
+
+        for (; i < m; i++)
         {
             Insert(scores[i], i, index, value, ref filled, ref threshold);
         }
@@ -87,14 +152,15 @@ public static class VectorOps
         return filled;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Insert(float s, int item, Span<int> index, Span<float> value, ref int filled, ref float threshold)
     {
-        if (!(s > threshold) && !(filled < index.Length && s > float.NegativeInfinity))
+        var k = index.Length;
+        if (filled < k ? !(s > float.NegativeInfinity) : !(s > threshold))
         {
             return;
         }
 
-        var k = index.Length;
         var pos = filled < k ? filled : k - 1;
         while (pos > 0 && value[pos - 1] < s)
         {
