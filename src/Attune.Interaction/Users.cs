@@ -246,7 +246,7 @@ public sealed class SatiationUsers(double[] gamma, double[] lambda, double[]? ba
 /// predict online performance in recommender systems?"): utility of an item of topic k is
 /// ⟨p, v⟩ + q_k − β·1[topic k was consumed at least θ times among the last H consumptions];
 /// after consuming topic k the topic preference is sensitised, q_k ← q_k + δ and
-/// q_j ← q_j − δ/(K−1) for j ≠ k (a negative δ habituates instead).
+/// q_j ← q_j − δ/(K−1) for j ≠ k, each clipped to [−1, 1] (a negative δ habituates instead).
 /// </summary>
 public sealed class BoredomSensitisation(int history, int threshold, double penalty, double sensitisation) : UserModel
 {
@@ -328,7 +328,7 @@ public sealed class BoredomSensitisation(int history, int threshold, double pena
             var others = (float)(Sensitisation / (_topics - 1));
             for (var j = 0; j < _topics; j++)
             {
-                q[j] += j == k ? (float)Sensitisation : -others;
+                q[j] = Math.Clamp(q[j] + (j == k ? (float)Sensitisation : -others), -1f, 1f);
             }
         }
     }
