@@ -119,6 +119,10 @@ public static class Simulation
             slateValues[b] = new float[s.SlateSize];
         }
 
+        // One worker and one delegate for the whole run: the step loop allocates nothing.
+        var worker = new StepWorker(world, record, scratch, slateValues, s.Users, blocks, recKey, choiceKey) { Users = users, Choice = choice, Recommender = rec };
+        Action<int> block = worker.Block;
+        var parallelOptions = new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = cancellationToken };
         var interventions = s.Interventions.OrderBy(i => i.Step).ToList();
         var next = 0;
         for (var t = 0; t < s.Horizon; t++)
@@ -148,28 +152,17 @@ public static class Simulation
             }
 
             rec.BeginStep(world);
-            var stepUsers = users;
-            var stepChoice = choice;
-            var stepRec = rec;
-            void Block(int b)
-            {
-                var from = (int)((long)s.Users * b / blocks);
-                var to = (int)((long)s.Users * (b + 1) / blocks);
-                var scores = scratch[b];
-                var top = slateValues[b];
-                for (var u = from; u < to; u++)
-                {
-                    ServeUser(world, stepUsers, stepChoice, stepRec, record, u, t, recKey, choiceKey, scores, top);
-                }
-            }
-
+            worker.Users = users;
+            worker.Choice = choice;
+            worker.Recommender = rec;
+            worker.Step = t;
             if (blocks == 1)
             {
-                Block(0);
+                worker.Block(0);
             }
             else
             {
-                Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = cancellationToken }, Block);
+                Parallel.For(0, blocks, parallelOptions, block);
             }
 
             for (var u = 0; u < s.Users; u++)
@@ -219,7 +212,29 @@ public static class Simulation
         };
     }
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining | System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    /// <summary>The user phase of a step over one contiguous block of users.</summary>
+    private sealed class StepWorker(World world, StepRecord record, float[][] scratch, float[][] slateValues, int users, int blocks, ulong recKey, ulong choiceKey)
+    {
+        public required UserModel Users { get; set; }
+
+        public required ChoiceModel Choice { get; set; }
+
+        public required Recommender Recommender { get; set; }
+
+        public int Step { get; set; }
+
+        public void Block(int b)
+        {
+            var from = (int)((long)users * b / blocks);
+            var to = (int)((long)users * (b + 1) / blocks);
+            for (var u = from; u < to; u++)
+            {
+                ServeUser(world, Users, Choice, Recommender, record, u, Step, recKey, choiceKey, scratch[b], slateValues[b]);
+            }
+        }
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void ServeUser(World world, UserModel users, ChoiceModel choice, Recommender rec, StepRecord record,
         int u, int t, ulong recKey, ulong choiceKey, float[] scores, float[] top)
     {
