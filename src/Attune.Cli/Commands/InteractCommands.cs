@@ -108,7 +108,7 @@ public sealed class InteractCommands : ICommandModule
             {
                 ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{scenario.Name}: {scenario.Users} users x {scenario.Horizon} steps, seed {scenario.Seed}, {factual.Seconds:F2} s ({factual.UserStepsPerSecond:N0} user-steps/s)"));
-                var width = factual.Series.Keys.Max(k => k.Length);
+                var width = factual.Series.Keys.Select(k => k.Length).DefaultIfEmpty(6).Max();
                 ctx.Out.WriteLine($"{"metric".PadRight(width)}  {factual.Recommender,14}{(counterfactual is null ? "" : $"  {counterfactual.Recommender,14}")}");
                 foreach (var (key, values) in factual.Series)
                 {
