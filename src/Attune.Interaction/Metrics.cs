@@ -194,7 +194,7 @@ public sealed class HomogenizationMetric(PairMode mode) : Metric
     public override void Initialize(World world, ulong key)
     {
         var n = world.UserCount;
-        if (Mode == PairMode.All)
+        if (Mode == PairMode.All || n < 2)
         {
             return;
         }
