@@ -4,6 +4,18 @@ namespace Attune.Benchmarks;
 
 public static class Program
 {
-    /// <summary>Runs the suites chosen with BenchmarkDotNet's switches, e.g. <c>-- --filter '*Permutation*'</c>.</summary>
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    /// <summary>
+    /// <c>-- interaction [...]</c> runs the interaction simulator's timed benchmark; anything else goes
+    /// to BenchmarkDotNet's switcher, e.g. <c>-- --filter '*Permutation*'</c>.
+    /// </summary>
+    public static void Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "interaction")
+        {
+            InteractionBenchmark.Run(args);
+            return;
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
 }
