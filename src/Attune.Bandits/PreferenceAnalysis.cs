@@ -116,7 +116,12 @@ public static class PreferenceAnalysis
         var decreasing = trends.Where((t, i) => adjusted[i] <= alpha && t.KendallTau < 0).Count();
         var increasing = trends.Where((t, i) => adjusted[i] <= alpha && t.KendallTau > 0).Count();
 
-        var (pooledTrend, pooledAny) = PooledTests([.. series.Select(s => s.Ratings)], permutations, seed);
+        // Adaptive policies stop showing an arm after low ratings, so under fixed preferences an
+        // adaptive condition's series still tend to end low: within-series exchangeability fails.
+        // The pooled tests therefore use the conditions whose arm sequence ignores the ratings.
+        var fixedDesign = series.Where(s => IsNonAdaptive(condition[s.Participant])).ToList();
+        var pooledSeries = fixedDesign.Count > 0 ? fixedDesign : series;
+        var (pooledTrend, pooledAny) = PooledTests([.. pooledSeries.Select(s => s.Ratings)], permutations, seed);
 
         // Enjoyment: per-participant mean rating by condition.
         var participantMean = byParticipant.ToDictionary(g => g.Key, g => g.Average(r => r.Rating), StringComparer.Ordinal);
@@ -158,6 +163,9 @@ public static class PreferenceAnalysis
 
         var holm = MultipleTesting.Adjust([.. tests.Select(t => t.P)], PAdjustMethod.Holm);
         var evidence = tests.Select((t, i) => $"{t.Evidence}; Holm-adjusted p = {holm[i].ToString("G3", CultureInfo.InvariantCulture)}{(holm[i] <= alpha ? " (rejects)" : "")}").ToList();
+        evidence.Add(fixedDesign.Count > 0
+            ? F($"pooled tests use the {fixedDesign.Count} series of non-adaptive conditions (cyclic, blocked, uniform), whose arm order ignores the ratings")
+            : "no non-adaptive condition (cyclic, blocked, uniform): the pooled tests use adaptive conditions, where selection biases trends downwards even under fixed preferences");
         evidence.Add(F($"{decreasing} of {trends.Count} series have a significant decreasing trend and {increasing} an increasing one (Mann-Kendall, BH at {alpha})"));
         var verdict = new Verdict(holm.Any(p => p <= alpha), alpha, evidence);
         return new PreferenceAnalysisResult(byParticipant.Count, responses.Count, seed, trends, decreasing, increasing, pooledTrend, pooledAny,
@@ -231,6 +239,10 @@ public static class PreferenceAnalysis
 
         return x.Length < 2 ? 0 : s / (x.Length * (x.Length - 1) / 2.0);
     }
+
+    /// <summary>Conditions whose arm sequence does not depend on the ratings: cyclic, blocked, uniform (random).</summary>
+    public static bool IsNonAdaptive(string condition) =>
+        IsCondition(condition, "cyclic") || IsCondition(condition, "blocked") || IsCondition(condition, "uniform") || IsCondition(condition, "random");
 
     private static bool IsCondition(string condition, string kind) =>
         condition.Equals(kind, StringComparison.OrdinalIgnoreCase) || condition.StartsWith(kind + ":", StringComparison.OrdinalIgnoreCase);

@@ -1,0 +1,1 @@
+namespace Attune.Studies; internal static class Placeholder { }
