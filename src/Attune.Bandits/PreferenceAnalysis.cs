@@ -80,6 +80,9 @@ public static class PreferenceAnalysis
     public static PreferenceAnalysisResult Analyze(IReadOnlyList<Response> responses, int seed, int permutations = 1999, double alpha = 0.05, int bootstrap = 2000)
     {
         ArgumentNullException.ThrowIfNull(responses);
+
+        // Attention checks (arm "_attention") and other non-arm rows are not preferences.
+        responses = [.. responses.Where(r => !r.Arm.StartsWith('_'))];
         if (responses.Count == 0)
         {
             throw new AttuneInputException("no responses to analyse");

@@ -1,1 +1,0 @@
-namespace Attune.Studies; internal static class Placeholder { }
