@@ -47,6 +47,11 @@ public static partial class StudyServer
     {
         ArgumentNullException.ThrowIfNull(options);
         var config = options.Config;
+
+        // SQLite calls block their thread (Microsoft.Data.Sqlite has no real async I/O): keep enough
+        // pool threads ready that a burst of participants does not wait for thread injection.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(options.LogLevel);
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
@@ -365,8 +370,8 @@ public static partial class StudyServer
                 return (409, $"round {round} was already rated", null);
             }
 
-            var after = await store.LoadAsync(token, ct);
-            return (200, null, engine.Next(after!.Value.Participant, after.Value.Ratings, after.Value.Choices));
+            ratings.Add(saved);
+            return (200, null, engine.Next(participant, ratings, choices));
         }
 
         async Task<(int Status, string? Message, NextView? View)> AnswerAsync(string token, JsonObject? answers, CancellationToken ct)

@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Threading.Channels;
 using Attune.Core.Errors;
 using Microsoft.Data.Sqlite;
 using Npgsql;
@@ -28,11 +29,20 @@ public sealed class StudyStore : IAsyncDisposable
     private readonly bool _sqlite;
     private readonly SemaphoreSlim _sqliteWrites = new(1, 1);
 
+    private readonly Channel<PendingRating> _ratingQueue = Channel.CreateUnbounded<PendingRating>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task? _ratingWriter;
+
     private StudyStore(DbDataSource source, bool sqlite)
     {
         _source = source;
         _sqlite = sqlite;
+        if (sqlite)
+        {
+            _ratingWriter = Task.Run(WriteRatingsAsync);
+        }
     }
+
+    private sealed record PendingRating(string Participant, RatingRecord Rating, bool Completes, TaskCompletionSource<RatingRecord> Done);
 
     public string Kind => _sqlite ? "sqlite" : "postgres";
 
@@ -44,7 +54,7 @@ public sealed class StudyStore : IAsyncDisposable
         if (spec.StartsWith("sqlite:", StringComparison.Ordinal))
         {
             var path = spec["sqlite:".Length..];
-            var builder = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, DefaultTimeout = 30 };
+            var builder = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, DefaultTimeout = 30, ForeignKeys = true };
             store = new StudyStore(new SqliteSource(builder.ToString()), sqlite: true);
         }
         else if (spec.StartsWith("postgres:", StringComparison.Ordinal) || spec.StartsWith("postgresql:", StringComparison.Ordinal))
@@ -95,12 +105,13 @@ public sealed class StudyStore : IAsyncDisposable
             """, ct);
     }
 
-    private async Task<DbConnection> OpenAsync(CancellationToken ct)
+    private async Task<DbConnection> OpenAsync(CancellationToken ct, bool write = false)
     {
         var conn = await _source.OpenConnectionAsync(ct);
-        if (_sqlite)
+        if (_sqlite && write)
         {
-            await ExecAsync(conn, "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;", ct);
+            // Durable commits: the WAL is synced at every commit (the default in WAL mode, NORMAL, is not).
+            await ExecAsync(conn, "PRAGMA synchronous=FULL;", ct);
         }
 
         return conn;
@@ -123,7 +134,7 @@ public sealed class StudyStore : IAsyncDisposable
 
         try
         {
-            await using var conn = await OpenAsync(ct);
+            await using var conn = await OpenAsync(ct, write: true);
             await using var tx = await conn.BeginTransactionAsync(ct);
             if (!_sqlite)
             {
@@ -234,13 +245,77 @@ public sealed class StudyStore : IAsyncDisposable
         return (p, ratings, choices);
     }
 
-    /// <summary>Stores a rating unless the round already has one; returns the round's stored rating either way.</summary>
+    /// <summary>
+    /// Stores a rating unless the round already has one; returns the round's stored rating either
+    /// way. The task completes only after the commit. On SQLite, ratings that arrive together are
+    /// committed in one transaction (group commit: one fsync for the batch, each still durable
+    /// before it is acknowledged).
+    /// </summary>
     public async Task<RatingRecord> AddRatingAsync(string participant, RatingRecord rating, bool completes, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(rating);
+        if (_sqlite)
+        {
+            var pending = new PendingRating(participant, rating, completes, new TaskCompletionSource<RatingRecord>(TaskCreationOptions.RunContinuationsAsynchronously));
+            await _ratingQueue.Writer.WriteAsync(pending, ct);
+            return await pending.Done.Task;
+        }
+
         return await WriteAsync(async conn =>
         {
             await using var tx = await conn.BeginTransactionAsync(ct);
+            var stored = await InsertRatingAsync(conn, tx, participant, rating, completes, ct);
+            await tx.CommitAsync(ct);
+            return stored;
+        }, ct);
+    }
+
+    private async Task WriteRatingsAsync()
+    {
+        var reader = _ratingQueue.Reader;
+        var batch = new List<PendingRating>();
+        while (await reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            while (batch.Count < 512 && reader.TryRead(out var item))
+            {
+                batch.Add(item);
+            }
+
+            var results = new RatingRecord[batch.Count];
+            try
+            {
+                await WriteAsync(async conn =>
+                {
+                    await using var tx = await conn.BeginTransactionAsync();
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        results[i] = await InsertRatingAsync(conn, tx, batch[i].Participant, batch[i].Rating, batch[i].Completes, CancellationToken.None);
+                    }
+
+                    await tx.CommitAsync();
+                    return 0;
+                }, CancellationToken.None);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Done.TrySetResult(results[i]);
+                }
+            }
+#pragma warning disable CA1031 // the failure is handed to every waiter of the batch
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                foreach (var item in batch)
+                {
+                    item.Done.TrySetException(ex);
+                }
+            }
+        }
+    }
+
+    private static async Task<RatingRecord> InsertRatingAsync(DbConnection conn, DbTransaction tx, string participant, RatingRecord rating, bool completes, CancellationToken ct)
+    {
+        {
             await using (var cmd = Command(conn, """
                 INSERT INTO ratings (participant, round, arm, item_id, rating, submitted_at) VALUES (@p, @round, @arm, @item, @rating, @at)
                 ON CONFLICT (participant, round) DO NOTHING
@@ -274,9 +349,8 @@ public sealed class StudyStore : IAsyncDisposable
                     Convert.ToInt32(r.GetValue(3), CultureInfo.InvariantCulture), ParseTime(r.GetString(4)));
             }
 
-            await tx.CommitAsync(ct);
             return stored;
-        }, ct);
+        }
     }
 
     /// <summary>Stores the arm chosen for a round unless one is stored; returns the stored arm.</summary>
@@ -367,7 +441,7 @@ public sealed class StudyStore : IAsyncDisposable
 
         try
         {
-            await using var conn = await OpenAsync(ct);
+            await using var conn = await OpenAsync(ct, write: true);
             return await write(conn);
         }
         finally
@@ -409,6 +483,12 @@ public sealed class StudyStore : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _ratingQueue.Writer.TryComplete();
+        if (_ratingWriter is not null)
+        {
+            await _ratingWriter;
+        }
+
         await _source.DisposeAsync();
         _sqliteWrites.Dispose();
     }

@@ -96,6 +96,73 @@ public sealed class StudyCommands : ICommandModule
             return CliApp.Success;
         });
         study.Subcommands.Add(export);
+
+        var benchConfig = new Option<string>("--config") { Description = "The study's JSON config.", Required = true };
+        var benchDb = new Option<string[]>("--db")
+        {
+            Description = "Storage to measure; repeat for several (default: a fresh SQLite file in a temporary folder).",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var concurrency = new Option<string>("--concurrency") { Description = "Concurrent participants, comma-separated.", DefaultValueFactory = _ => "100,500" };
+        var seconds = new Option<double>("--seconds") { Description = "Measured seconds per point (after 1 s of warm-up).", DefaultValueFactory = _ => 5 };
+        var bench = new Command("bench", "Ratings per second and latency of the study server vs a plain ASP.NET endpoint, on loopback.") { benchConfig, benchDb, concurrency, seconds };
+        app.SetAction(bench, async (ctx, ct) =>
+        {
+            var cfg = StudyConfig.Load(ctx.Get(benchConfig)!);
+            foreach (var c in cfg.Conditions)
+            {
+                c.Slots = 1_000_000;
+            }
+
+            cfg.JoinRateLimitPerMinute = 10_000_000;
+            var levels = (ctx.Get(concurrency) ?? "100,500").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(x => int.TryParse(x, out var n) && n > 0 ? n : throw new AttuneInputException($"--concurrency: '{x}' is not a positive integer")).ToList();
+            var temp = Path.Combine(Path.GetTempPath(), "attune-study-bench-" + Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(temp);
+            var dbs = ctx.Get(benchDb) is { Length: > 0 } given ? given : ["sqlite:" + Path.Combine(temp, "bench.db")];
+            var duration = TimeSpan.FromSeconds(Math.Max(0.5, ctx.Get(seconds)));
+            var results = new List<object>();
+            try
+            {
+                foreach (var level in levels)
+                {
+                    ctx.Log($"plain endpoint, {level} participants");
+                    var plain = await StudyBenchmark.RunPlainAsync(level, duration, ct);
+                    results.Add(new { plain.Target, plain.Concurrency, plain.RatingsPerSecond, plain.P50Ms, plain.P99Ms, plain.Errors, ratio = 1.0 });
+                    Print(ctx, plain, 1.0);
+                    foreach (var db in dbs)
+                    {
+                        ctx.Log($"study server on {db.Split(':')[0]}, {level} participants");
+                        var r = await StudyBenchmark.RunStudyAsync(cfg, db, level, duration, ct);
+                        var ratio = r.RatingsPerSecond / plain.RatingsPerSecond;
+                        results.Add(new { r.Target, r.Concurrency, r.RatingsPerSecond, r.P50Ms, r.P99Ms, r.Errors, ratio });
+                        Print(ctx, r, ratio);
+                    }
+                }
+            }
+            finally
+            {
+                Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+                Directory.Delete(temp, recursive: true);
+            }
+
+            if (ctx.Json)
+            {
+                ctx.WriteJson(new { processors = Environment.ProcessorCount, seconds = duration.TotalSeconds, results });
+            }
+
+            return CliApp.Success;
+        });
+        study.Subcommands.Add(bench);
+    }
+
+    private static void Print(CommandContext ctx, LoadResult r, double ratio)
+    {
+        if (!ctx.Json)
+        {
+            ctx.Out.WriteLine(System.FormattableString.Invariant(
+                $"{r.Target,-44} {r.Concurrency,5} participants {r.RatingsPerSecond,9:F0} ratings/s  p50 {r.P50Ms,7:F1} ms  p99 {r.P99Ms,7:F1} ms  errors {r.Errors}  ratio {ratio:F2}"));
+        }
     }
 
     private static string DbSpec(string? spec, string configPath) =>
