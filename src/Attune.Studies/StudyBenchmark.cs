@@ -48,6 +48,12 @@ public static class StudyBenchmark
             return await DriveAsync($"study server, {kind}", concurrency, duration, async (stats, token) =>
             {
                 using var joined = await client.PostAsJsonAsync("/api/participants", new { }, token);
+                if (!joined.IsSuccessStatusCode)
+                {
+                    stats.Record(0, ok: false);
+                    return;
+                }
+
                 var me = await joined.Content.ReadFromJsonAsync<JsonElement>(token);
                 var t = me.GetProperty("token").GetString();
                 for (var round = 1; round <= config.Rounds && !token.IsCancellationRequested; round++)
@@ -174,8 +180,9 @@ public static class StudyBenchmark
                 {
                     return;
                 }
-                catch (HttpRequestException)
+                catch (Exception ex) when (ex is HttpRequestException or JsonException or KeyNotFoundException or InvalidOperationException)
                 {
+                    // A failed request or a non-JSON error reply: counted, and the participant starts over.
                     stats.Record(0, ok: false);
                 }
             }

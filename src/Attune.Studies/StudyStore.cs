@@ -27,22 +27,19 @@ public sealed class StudyStore : IAsyncDisposable
 {
     private readonly DbDataSource _source;
     private readonly bool _sqlite;
-    private readonly SemaphoreSlim _sqliteWrites = new(1, 1);
 
-    private readonly Channel<PendingRating> _ratingQueue = Channel.CreateUnbounded<PendingRating>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Task? _ratingWriter;
+    private readonly Channel<WriteOp> _writes = Channel.CreateUnbounded<WriteOp>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _writer;
 
     private StudyStore(DbDataSource source, bool sqlite)
     {
         _source = source;
         _sqlite = sqlite;
-        if (sqlite)
-        {
-            _ratingWriter = Task.Run(WriteRatingsAsync);
-        }
+        _writer = Task.Run(WriteLoopAsync);
     }
 
-    private sealed record PendingRating(string Participant, RatingRecord Rating, bool Completes, TaskCompletionSource<RatingRecord> Done);
+    /// <summary>One write: runs inside the batch's transaction; its task completes after the commit.</summary>
+    private sealed record WriteOp(Func<DbConnection, DbTransaction, Task<object?>> Run, TaskCompletionSource<object?> Done);
 
     public string Kind => _sqlite ? "sqlite" : "postgres";
 
@@ -127,15 +124,8 @@ public sealed class StudyStore : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(ids);
-        if (_sqlite)
+        return await EnqueueAsync<ParticipantRecord?>(async (conn, tx) =>
         {
-            await _sqliteWrites.WaitAsync(ct);
-        }
-
-        try
-        {
-            await using var conn = await OpenAsync(ct, write: true);
-            await using var tx = await conn.BeginTransactionAsync(ct);
             if (!_sqlite)
             {
                 await ExecAsync(conn, "SELECT pg_advisory_xact_lock(80801)", ct, tx);
@@ -182,16 +172,8 @@ public sealed class StudyStore : IAsyncDisposable
                 await cmd.ExecuteNonQueryAsync(ct);
             }
 
-            await tx.CommitAsync(ct);
             return participant;
-        }
-        finally
-        {
-            if (_sqlite)
-            {
-                _sqliteWrites.Release();
-            }
-        }
+        }, ct);
     }
 
     /// <summary>The participant with this token, their ratings in round order and their arm choices; null if unknown.</summary>
@@ -254,63 +236,76 @@ public sealed class StudyStore : IAsyncDisposable
     public async Task<RatingRecord> AddRatingAsync(string participant, RatingRecord rating, bool completes, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(rating);
-        if (_sqlite)
-        {
-            var pending = new PendingRating(participant, rating, completes, new TaskCompletionSource<RatingRecord>(TaskCreationOptions.RunContinuationsAsynchronously));
-            await _ratingQueue.Writer.WriteAsync(pending, ct);
-            return await pending.Done.Task;
-        }
-
-        return await WriteAsync(async conn =>
-        {
-            await using var tx = await conn.BeginTransactionAsync(ct);
-            var stored = await InsertRatingAsync(conn, tx, participant, rating, completes, ct);
-            await tx.CommitAsync(ct);
-            return stored;
-        }, ct);
+        return await EnqueueAsync((conn, tx) => InsertRatingAsync(conn, tx, participant, rating, completes, CancellationToken.None), ct);
     }
 
-    private async Task WriteRatingsAsync()
+    /// <summary>
+    /// The single writer: takes every write that is waiting (up to 256), runs them in one
+    /// transaction and commits once (one fsync for the batch), then acknowledges each. If the batch
+    /// fails, its writes are retried one transaction each, so one bad write fails alone.
+    /// </summary>
+    private async Task WriteLoopAsync()
     {
-        var reader = _ratingQueue.Reader;
-        var batch = new List<PendingRating>();
+        var reader = _writes.Reader;
+        var batch = new List<WriteOp>();
         while (await reader.WaitToReadAsync())
         {
             batch.Clear();
-            while (batch.Count < 512 && reader.TryRead(out var item))
+            while (batch.Count < 256 && reader.TryRead(out var op))
             {
-                batch.Add(item);
+                batch.Add(op);
             }
 
-            var results = new RatingRecord[batch.Count];
             try
             {
-                await WriteAsync(async conn =>
-                {
-                    await using var tx = await conn.BeginTransactionAsync();
-                    for (var i = 0; i < batch.Count; i++)
-                    {
-                        results[i] = await InsertRatingAsync(conn, tx, batch[i].Participant, batch[i].Rating, batch[i].Completes, CancellationToken.None);
-                    }
-
-                    await tx.CommitAsync();
-                    return 0;
-                }, CancellationToken.None);
+                var results = await RunBatchAsync(batch);
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Done.TrySetResult(results[i]);
                 }
             }
-#pragma warning disable CA1031 // the failure is handed to every waiter of the batch
-            catch (Exception ex)
-#pragma warning restore CA1031
+#pragma warning disable CA1031 // failures are handed to the waiting requests
+            catch (Exception) when (batch.Count > 1)
             {
-                foreach (var item in batch)
+                foreach (var op in batch)
                 {
-                    item.Done.TrySetException(ex);
+                    try
+                    {
+                        op.Done.TrySetResult((await RunBatchAsync([op]))[0]);
+                    }
+                    catch (Exception ex)
+                    {
+                        op.Done.TrySetException(ex);
+                    }
                 }
             }
+            catch (Exception ex)
+            {
+                batch[0].Done.TrySetException(ex);
+            }
+#pragma warning restore CA1031
         }
+    }
+
+    private async Task<object?[]> RunBatchAsync(List<WriteOp> batch)
+    {
+        await using var conn = await OpenAsync(CancellationToken.None, write: true);
+        await using var tx = await conn.BeginTransactionAsync();
+        var results = new object?[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
+        {
+            results[i] = await batch[i].Run(conn, tx);
+        }
+
+        await tx.CommitAsync();
+        return results;
+    }
+
+    private async Task<T> EnqueueAsync<T>(Func<DbConnection, DbTransaction, Task<T>> write, CancellationToken ct)
+    {
+        var op = new WriteOp(async (conn, tx) => await write(conn, tx), new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously));
+        await _writes.Writer.WriteAsync(op, ct);
+        return (T)(await op.Done.Task)!;
     }
 
     private static async Task<RatingRecord> InsertRatingAsync(DbConnection conn, DbTransaction tx, string participant, RatingRecord rating, bool completes, CancellationToken ct)
@@ -355,9 +350,9 @@ public sealed class StudyStore : IAsyncDisposable
 
     /// <summary>Stores the arm chosen for a round unless one is stored; returns the stored arm.</summary>
     public async Task<string> AddChoiceAsync(string participant, int round, string arm, CancellationToken ct) =>
-        await WriteAsync(async conn =>
+        await EnqueueAsync(async (conn, tx) =>
         {
-            await using (var cmd = Command(conn, "INSERT INTO choices (participant, round, arm) VALUES (@p, @round, @arm) ON CONFLICT (participant, round) DO NOTHING"))
+            await using (var cmd = Command(conn, "INSERT INTO choices (participant, round, arm) VALUES (@p, @round, @arm) ON CONFLICT (participant, round) DO NOTHING", tx))
             {
                 Add(cmd, "p", participant);
                 Add(cmd, "round", round);
@@ -365,7 +360,7 @@ public sealed class StudyStore : IAsyncDisposable
                 await cmd.ExecuteNonQueryAsync(ct);
             }
 
-            await using var q = Command(conn, "SELECT arm FROM choices WHERE participant = @p AND round = @round");
+            await using var q = Command(conn, "SELECT arm FROM choices WHERE participant = @p AND round = @round", tx);
             Add(q, "p", participant);
             Add(q, "round", round);
             return (string)(await q.ExecuteScalarAsync(ct))!;
@@ -373,9 +368,9 @@ public sealed class StudyStore : IAsyncDisposable
 
     /// <summary>Stores the questionnaire answers once and marks the participant complete.</summary>
     public async Task SaveQuestionnaireAsync(string participant, string answersJson, CancellationToken ct) =>
-        await WriteAsync(async conn =>
+        await EnqueueAsync(async (conn, tx) =>
         {
-            await using var cmd = Command(conn, "UPDATE participants SET questionnaire = @q, completed_at = @at WHERE id = @p AND questionnaire IS NULL");
+            await using var cmd = Command(conn, "UPDATE participants SET questionnaire = @q, completed_at = @at WHERE id = @p AND questionnaire IS NULL", tx);
             Add(cmd, "p", participant);
             Add(cmd, "q", answersJson);
             Add(cmd, "at", Time(DateTimeOffset.UtcNow));
@@ -425,33 +420,11 @@ public sealed class StudyStore : IAsyncDisposable
 
     /// <summary>Deletes everything (tests and benchmarks on a shared PostgreSQL database).</summary>
     public async Task ResetAsync(CancellationToken ct = default) =>
-        await WriteAsync(async conn =>
+        await EnqueueAsync(async (conn, tx) =>
         {
-            await ExecAsync(conn, "DELETE FROM ratings; DELETE FROM choices; DELETE FROM participants;", ct);
+            await ExecAsync(conn, "DELETE FROM ratings; DELETE FROM choices; DELETE FROM participants;", ct, tx);
             return 0;
         }, ct);
-
-    private async Task<T> WriteAsync<T>(Func<DbConnection, Task<T>> write, CancellationToken ct)
-    {
-        // SQLite has one writer: queue writers here rather than spin on SQLITE_BUSY.
-        if (_sqlite)
-        {
-            await _sqliteWrites.WaitAsync(ct);
-        }
-
-        try
-        {
-            await using var conn = await OpenAsync(ct, write: true);
-            return await write(conn);
-        }
-        finally
-        {
-            if (_sqlite)
-            {
-                _sqliteWrites.Release();
-            }
-        }
-    }
 
     private static DbCommand Command(DbConnection conn, string sql, DbTransaction? tx = null)
     {
@@ -483,14 +456,10 @@ public sealed class StudyStore : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _ratingQueue.Writer.TryComplete();
-        if (_ratingWriter is not null)
-        {
-            await _ratingWriter;
-        }
+        _writes.Writer.TryComplete();
+        await _writer;
 
         await _source.DisposeAsync();
-        _sqliteWrites.Dispose();
     }
 
     /// <summary>A DbDataSource over Microsoft.Data.Sqlite connections (which pool by connection string).</summary>

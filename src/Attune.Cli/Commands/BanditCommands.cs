@@ -41,6 +41,12 @@ public sealed class BanditCommands : ICommandModule
             }
 
             var specs = (ctx.Get(policy) ?? "ucb1").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (var spec in specs)
+            {
+                _ = Policies.Create(spec, k, t);
+            }
+
+            _ = Environments.Create(ctx.Get(env) ?? "bernoulli", k, ctx.Seed);
             var results = new List<SimulationResult>();
             foreach (var spec in specs)
             {
