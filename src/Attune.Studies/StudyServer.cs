@@ -74,6 +74,7 @@ public static partial class StudyServer
         var app = builder.Build();
         var engine = new StudyEngine(config);
         var store = options.Store;
+        var cache = new ParticipantCache(store);
 
         // Oversized bodies: refuse on the declared length before reading anything.
         app.Use(async (http, next) =>
@@ -115,8 +116,8 @@ public static partial class StudyServer
 
         app.MapGet("/api/participants/{token}/next", async (string token, CancellationToken ct) =>
         {
-            var state = await store.LoadAsync(token, ct);
-            return state is null ? Error(404, "unknown participant token") : Results.Json(engine.Next(state.Value.Participant, state.Value.Ratings, state.Value.Choices));
+            return await cache.WithAsync(token, st => Task.FromResult(
+                st is null ? Error(404, "unknown participant token") : Results.Json(engine.Next(st.Participant, st.Ratings, st.Choices))), ct);
         });
 
         app.MapPost("/api/participants/{token}/ratings", async (string token, HttpContext http, CancellationToken ct) =>
@@ -242,13 +243,12 @@ public static partial class StudyServer
 
         app.MapGet("/p/{token}", async (string token, HttpContext http, IAntiforgery af, CancellationToken ct) =>
         {
-            var state = await store.LoadAsync(token, ct);
-            if (state is null)
+            var view = await cache.WithAsync(token, st => Task.FromResult(st is null ? null : engine.Next(st.Participant, st.Ratings, st.Choices)), ct);
+            if (view is null)
             {
                 return Page("Not found", "<h1>Unknown link</h1>", 404);
             }
 
-            var view = engine.Next(state.Value.Participant, state.Value.Ratings, state.Value.Choices);
             return Page(config.Title, RenderStage(config, view, token, af.GetAndStoreTokens(http)));
         });
 
@@ -294,15 +294,17 @@ public static partial class StudyServer
             return participant is null ? null : (token, participant);
         }
 
-        async Task<(int Status, string? Message, NextView? View)> SubmitAsync(string token, int? round, string? itemId, int? rating, string? arm, CancellationToken ct)
+        Task<(int Status, string? Message, NextView? View)> SubmitAsync(string token, int? round, string? itemId, int? rating, string? arm, CancellationToken ct) =>
+            cache.WithAsync(token, st => SubmitLockedAsync(st, round, itemId, rating, arm, ct), ct);
+
+        async Task<(int Status, string? Message, NextView? View)> SubmitLockedAsync(ParticipantState? state, int? round, string? itemId, int? rating, string? arm, CancellationToken ct)
         {
-            var state = await store.LoadAsync(token, ct);
             if (state is null)
             {
                 return (404, "unknown participant token", null);
             }
 
-            var (participant, ratings, choices) = state.Value;
+            var (participant, ratings, choices) = (state.Participant, state.Ratings, state.Choices);
             if (round is null)
             {
                 return (400, "round is required (an integer)", null);
@@ -340,8 +342,7 @@ public static partial class StudyServer
                     return (409, $"round {round}: arm '{chosen}' was already chosen", null);
                 }
 
-                await store.AddChoiceAsync(participant.Id, round.Value, arm, ct);
-                choices[round.Value] = arm;
+                choices[round.Value] = await store.AddChoiceAsync(participant.Id, round.Value, arm, ct);
                 current = engine.Next(participant, ratings, choices);
                 if (itemId is null && rating is null)
                 {
@@ -374,15 +375,17 @@ public static partial class StudyServer
             return (200, null, engine.Next(participant, ratings, choices));
         }
 
-        async Task<(int Status, string? Message, NextView? View)> AnswerAsync(string token, JsonObject? answers, CancellationToken ct)
+        Task<(int Status, string? Message, NextView? View)> AnswerAsync(string token, JsonObject? answers, CancellationToken ct) =>
+            cache.WithAsync(token, st => AnswerLockedAsync(st, answers, ct), ct);
+
+        async Task<(int Status, string? Message, NextView? View)> AnswerLockedAsync(ParticipantState? state, JsonObject? answers, CancellationToken ct)
         {
-            var state = await store.LoadAsync(token, ct);
             if (state is null)
             {
                 return (404, "unknown participant token", null);
             }
 
-            var current = engine.Next(state.Value.Participant, state.Value.Ratings, state.Value.Choices);
+            var current = engine.Next(state.Participant, state.Ratings, state.Choices);
             if (current.Stage == "complete")
             {
                 return (200, null, current);
@@ -416,9 +419,10 @@ public static partial class StudyServer
                 clean[q.Id] = value;
             }
 
-            await store.SaveQuestionnaireAsync(state.Value.Participant.Id, clean.ToJsonString(), ct);
-            var after = await store.LoadAsync(token, ct);
-            return (200, null, engine.Next(after!.Value.Participant, after.Value.Ratings, after.Value.Choices));
+            var json = clean.ToJsonString();
+            await store.SaveQuestionnaireAsync(state.Participant.Id, json, ct);
+            state.Participant = state.Participant with { Questionnaire = json, CompletedAt = DateTimeOffset.UtcNow };
+            return (200, null, engine.Next(state.Participant, state.Ratings, state.Choices));
         }
     }
 

@@ -124,7 +124,7 @@ public sealed class StudyStore : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(ids);
-        return await EnqueueAsync<ParticipantRecord?>(async (conn, tx) =>
+        return await EnqueueAsync<ParticipantRecord?>(batched: true, async (conn, tx) =>
         {
             if (!_sqlite)
             {
@@ -301,8 +301,25 @@ public sealed class StudyStore : IAsyncDisposable
         return results;
     }
 
-    private async Task<T> EnqueueAsync<T>(Func<DbConnection, DbTransaction, Task<T>> write, CancellationToken ct)
+    private Task<T> EnqueueAsync<T>(Func<DbConnection, DbTransaction, Task<T>> write, CancellationToken ct) => EnqueueAsync(batched: false, write, ct);
+
+    /// <summary>
+    /// Runs a write: on SQLite always through the single group-commit writer; on PostgreSQL in its
+    /// own transaction, except joins (<paramref name="batched"/>), which queue so that a burst of
+    /// joins takes one connection and one slot-assignment lock per batch.
+    /// </summary>
+    private async Task<T> EnqueueAsync<T>(bool batched, Func<DbConnection, DbTransaction, Task<T>> write, CancellationToken ct)
     {
+        if (!_sqlite && !batched)
+        {
+            // PostgreSQL takes concurrent writers and merges their WAL flushes itself: one transaction per write.
+            await using var conn = await OpenAsync(ct, write: true);
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            var result = await write(conn, tx);
+            await tx.CommitAsync(ct);
+            return result;
+        }
+
         var op = new WriteOp(async (conn, tx) => await write(conn, tx), new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously));
         await _writes.Writer.WriteAsync(op, ct);
         return (T)(await op.Done.Task)!;
@@ -311,6 +328,7 @@ public sealed class StudyStore : IAsyncDisposable
     private static async Task<RatingRecord> InsertRatingAsync(DbConnection conn, DbTransaction tx, string participant, RatingRecord rating, bool completes, CancellationToken ct)
     {
         {
+            bool inserted;
             await using (var cmd = Command(conn, """
                 INSERT INTO ratings (participant, round, arm, item_id, rating, submitted_at) VALUES (@p, @round, @arm, @item, @rating, @at)
                 ON CONFLICT (participant, round) DO NOTHING
@@ -322,7 +340,7 @@ public sealed class StudyStore : IAsyncDisposable
                 Add(cmd, "item", rating.ItemId);
                 Add(cmd, "rating", rating.Rating);
                 Add(cmd, "at", Time(rating.SubmittedAt));
-                await cmd.ExecuteNonQueryAsync(ct);
+                inserted = await cmd.ExecuteNonQueryAsync(ct) == 1;
             }
 
             if (completes)
@@ -333,6 +351,12 @@ public sealed class StudyStore : IAsyncDisposable
                 await done.ExecuteNonQueryAsync(ct);
             }
 
+            if (inserted)
+            {
+                return rating;
+            }
+
+            // The round was already stored: hand back what is stored.
             RatingRecord stored;
             await using (var cmd = Command(conn, "SELECT round, arm, item_id, rating, submitted_at FROM ratings WHERE participant = @p AND round = @round", tx))
             {

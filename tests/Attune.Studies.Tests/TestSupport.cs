@@ -39,13 +39,13 @@ public static class TestEnvironment
 
     public static string PostgresConnectionString =>
         Environment.GetEnvironmentVariable("ATTUNE_TEST_POSTGRES") is { Length: > 0 } cs ? cs
-            : "Host=127.0.0.1;Port=5432;Username=attune;Password=attune;Database=attune_test;Timeout=3;Maximum Pool Size=60";
+            : "Host=127.0.0.1;Port=5432;Username=attune;Password=attune;Database=attune_test;Timeout=15;Maximum Pool Size=60";
 
     private static readonly Lazy<bool> Postgres = new(() =>
     {
         try
         {
-            using var conn = new NpgsqlConnection(PostgresConnectionString);
+            using var conn = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(PostgresConnectionString) { Timeout = 3 }.ConnectionString);
             conn.Open();
             return true;
         }
