@@ -35,7 +35,9 @@ public class BrowserTests
             Timeout = 30_000,
         });
         var page = browser.Pages.Count > 0 ? browser.Pages[0] : await browser.NewPageAsync();
-        page.SetDefaultTimeout(15_000);
+        // Generous timeouts: CI machines here are small and shared.
+        page.SetDefaultTimeout(45_000);
+        Assertions.SetDefaultExpectTimeout(45_000);
         await page.GotoAsync(new Uri(server.Address, "/?PROLIFIC_PID=browser01&STUDY_ID=demo&SESSION_ID=s1").ToString());
         await page.CheckAsync("#consent");
         await page.ClickAsync("#start");
@@ -47,7 +49,8 @@ public class BrowserTests
             if (await page.Locator("button.arm").CountAsync() > 0)
             {
                 await page.Locator("button.arm").Nth(round % 5).ClickAsync();
-                await page.WaitForSelectorAsync("#rating");
+                await Assertions.Expect(page.Locator("#rating")).ToBeVisibleAsync();
+                await Assertions.Expect(page.Locator(".progress")).ToHaveTextAsync($"Round {round} of {config.Rounds}");
             }
 
             var title = await page.Locator("article.item h2").InnerTextAsync();
