@@ -30,8 +30,8 @@ public sealed record ConditionEnjoyment(
     [property: JsonPropertyName("condition")] string Condition,
     [property: JsonPropertyName("participants")] int Participants,
     [property: JsonPropertyName("mean_rating")] double MeanRating,
-    [property: JsonPropertyName("ci_lower")] double Lower,
-    [property: JsonPropertyName("ci_upper")] double Upper);
+    [property: JsonPropertyName("ci_lower")] double? Lower,
+    [property: JsonPropertyName("ci_upper")] double? Upper);
 
 /// <summary>Cyclic vs blocked: the difference of per-participant mean ratings and its permutation p-value.</summary>
 public sealed record SequenceComparison(
@@ -140,7 +140,7 @@ public static class PreferenceAnalysis
             }
             else
             {
-                enjoyment.Add(new ConditionEnjoyment(conditions[c], means.Length, means[0], double.NaN, double.NaN));
+                enjoyment.Add(new ConditionEnjoyment(conditions[c], means.Length, means[0], null, null));
             }
         }
 

@@ -18,7 +18,24 @@ public class AnalysisTests
         Assert.NotNull(b.CyclicVsBlocked);
         Assert.True(b.CyclicVsBlocked!.Difference > 0);
         Assert.Equal(PreferenceDynamicsReproduction.Conditions.Count, a.Enjoyment.Count);
-        Assert.All(a.Enjoyment, e => Assert.InRange(e.MeanRating, e.Lower, e.Upper));
+        Assert.All(a.Enjoyment, e => Assert.InRange(e.MeanRating, e.Lower!.Value, e.Upper!.Value));
+    }
+
+    [Fact]
+    public void One_participant_per_condition_has_no_interval_and_attention_rows_are_skipped()
+    {
+        var rows = new List<Response>();
+        for (var r = 1; r <= 10; r++)
+        {
+            rows.Add(new Response("p1", "cyclic", r, r == 6 ? "_attention" : $"arm{(r % 2) + 1}", 10 - r));
+            rows.Add(new Response("p2", "ucb1", r, "arm1", 5));
+        }
+
+        var result = PreferenceAnalysis.Analyze(rows, 3, permutations: 99, bootstrap: 100);
+        Assert.Equal(19, result.Ratings);
+        Assert.All(result.Enjoyment, e => Assert.Null(e.Lower));
+        Assert.DoesNotContain(result.Trends, t => t.Arm == "_attention");
+        _ = System.Text.Json.JsonSerializer.Serialize(result);
     }
 
     [Fact]

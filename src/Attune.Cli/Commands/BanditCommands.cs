@@ -107,7 +107,7 @@ public sealed class BanditCommands : ICommandModule
             o.WriteLine($"{"condition",-24} {"n",4} {"mean rating",12} {"95% CI",20}");
             foreach (var e in result.Enjoyment)
             {
-                o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{e.Condition,-24} {e.Participants,4} {e.MeanRating,12:F2} {$"[{e.Lower:F2}, {e.Upper:F2}]",20}"));
+                o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{e.Condition,-24} {e.Participants,4} {e.MeanRating,12:F2} {(e.Lower is null ? "(one participant)" : $"[{e.Lower:F2}, {e.Upper:F2}]"),20}"));
             }
 
             o.WriteLine();
