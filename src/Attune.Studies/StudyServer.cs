@@ -325,7 +325,7 @@ public static partial class StudyServer
                 return (409, current.Round is null ? "all rounds are rated" : $"round {round} is out of order: the current round is {current.Round}", null);
             }
 
-            if (current.Stage == "choose" || (arm is not null && engine.IsSelfSelected(participant.Condition)))
+            if (current.Stage == "choose" || (arm is not null && engine.IsSelfSelected(participant.Condition) && current.Item?.Arm != StudyEngine.AttentionArm))
             {
                 if (!engine.IsSelfSelected(participant.Condition))
                 {
