@@ -1,0 +1,172 @@
+using System.CommandLine;
+using Attune.Core.Errors;
+using Attune.Core.IO;
+using Attune.Studies;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Attune.Cli.Commands;
+
+/// <summary><c>attune study serve|export</c>.</summary>
+public sealed class StudyCommands : ICommandModule
+{
+    public void AddCommands(CliApp app)
+    {
+        var study = app.AddGroup("study", "Run bandit studies with real participants, and export their ratings.");
+
+        var config = new Option<string>("--config") { Description = "The study's JSON config (see examples/studies/demo/study.json).", Required = true };
+        var db = new Option<string?>("--db") { Description = "sqlite:PATH (default: study.db beside the config) or postgres:CONNECTION-STRING." };
+        var urls = new Option<string>("--urls") { Description = "Addresses to listen on.", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
+        var serve = new Command("serve", "Serve the study: consent, rounds, questionnaire, completion; JSON API and admin export.") { config, db, urls };
+        app.SetAction(serve, async (ctx, ct) =>
+        {
+            var path = ctx.Get(config)!;
+            var cfg = StudyConfig.Load(path);
+            var adminToken = ctx.App.Environment("ATTUNE_STUDY_ADMIN_TOKEN") is { Length: > 0 } env ? env : cfg.AdminToken;
+            await using var store = await StudyStore.OpenAsync(DbSpec(ctx.Get(db), path), ct);
+            var server = StudyServer.Build(new StudyServerOptions { Config = cfg, Store = store, Urls = ctx.Get(urls)!, AdminToken = adminToken });
+            await server.StartAsync(ct);
+            var addresses = server.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+            ctx.Log($"study '{cfg.Id}' ({cfg.Conditions.Count} conditions, {cfg.Rounds} rounds) on {store.Kind}; listening on {string.Join(", ", addresses)}");
+            if (string.IsNullOrEmpty(adminToken))
+            {
+                ctx.Log("warning: no admin token (ATTUNE_STUDY_ADMIN_TOKEN or admin_token in the config): the admin endpoints refuse every call");
+            }
+
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                // Ctrl-C: stop serving; every acknowledged rating is already committed.
+            }
+
+            await server.StopAsync(CancellationToken.None);
+            await server.DisposeAsync();
+            return CliApp.Success;
+        });
+        study.Subcommands.Add(serve);
+
+        var format = new Option<string>("--format") { Description = "csv or jsonl.", DefaultValueFactory = _ => "csv" };
+        var output = new Option<string?>("--out") { Description = "Write to this file (atomically) instead of stdout." };
+        var exportConfig = new Option<string?>("--config") { Description = "The study's config (to find the default database beside it)." };
+        var export = new Command("export", "Export one row per rating (participant, platform ids, condition, round, arm, item, rating, time).") { exportConfig, db, format, output };
+        app.SetAction(export, async (ctx, ct) =>
+        {
+            var cfgPath = ctx.Get(exportConfig);
+            var spec = ctx.Get(db);
+            if (spec is null && cfgPath is null)
+            {
+                throw new AttuneInputException("give --db sqlite:PATH|postgres:CONNSTR, or --config FILE to use the database beside it");
+            }
+
+            if (spec is null && !File.Exists(cfgPath))
+            {
+                throw new AttuneInputException("file not found", cfgPath);
+            }
+
+            var fmt = ctx.Get(format);
+            if (fmt is not ("csv" or "jsonl"))
+            {
+                throw new AttuneInputException($"--format '{fmt}': expected csv or jsonl");
+            }
+
+            spec = DbSpec(spec, cfgPath ?? "");
+            if (spec.StartsWith("sqlite:", StringComparison.Ordinal) && !File.Exists(spec["sqlite:".Length..]))
+            {
+                throw new AttuneInputException("database not found", spec["sqlite:".Length..]);
+            }
+
+            await using var store = await StudyStore.OpenAsync(spec, ct);
+            var rows = await store.ExportAsync(ct);
+            var text = fmt == "csv" ? StudyExport.Csv(rows) : StudyExport.JsonLines(rows);
+            if (ctx.Get(output) is { } file)
+            {
+                AtomicFile.WriteAllText(file, text);
+                ctx.Log($"{rows.Count} ratings -> {file}");
+            }
+            else
+            {
+                await ctx.Out.WriteAsync(text);
+            }
+
+            return CliApp.Success;
+        });
+        study.Subcommands.Add(export);
+
+        var benchConfig = new Option<string>("--config") { Description = "The study's JSON config.", Required = true };
+        var benchDb = new Option<string[]>("--db")
+        {
+            Description = "Storage to measure; repeat for several (default: a fresh SQLite file in a temporary folder).",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var concurrency = new Option<string>("--concurrency") { Description = "Concurrent participants, comma-separated.", DefaultValueFactory = _ => "100,500" };
+        var seconds = new Option<double>("--seconds") { Description = "Measured seconds per point (after 1 s of warm-up).", DefaultValueFactory = _ => 5 };
+        var bench = new Command("bench", "Ratings per second and latency of the study server vs a plain ASP.NET endpoint, on loopback.") { benchConfig, benchDb, concurrency, seconds };
+        app.SetAction(bench, async (ctx, ct) =>
+        {
+            var cfg = StudyConfig.Load(ctx.Get(benchConfig)!);
+            foreach (var c in cfg.Conditions)
+            {
+                c.Slots = 1_000_000;
+            }
+
+            cfg.JoinRateLimitPerMinute = 10_000_000;
+            var levels = (ctx.Get(concurrency) ?? "100,500").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(x => int.TryParse(x, out var n) && n > 0 ? n : throw new AttuneInputException($"--concurrency: '{x}' is not a positive integer")).ToList();
+            var temp = Path.Combine(Path.GetTempPath(), "attune-study-bench-" + Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(temp);
+            var dbs = ctx.Get(benchDb) is { Length: > 0 } given ? given : ["sqlite:" + Path.Combine(temp, "bench.db")];
+            var duration = TimeSpan.FromSeconds(Math.Max(0.5, ctx.Get(seconds)));
+            var results = new List<object>();
+            try
+            {
+                foreach (var level in levels)
+                {
+                    ctx.Log($"plain endpoint, {level} participants");
+                    var plain = await StudyBenchmark.RunPlainAsync(level, duration, ct);
+                    results.Add(new { plain.Target, plain.Concurrency, plain.RatingsPerSecond, plain.P50Ms, plain.P99Ms, plain.Errors, ratio = 1.0 });
+                    Print(ctx, plain, 1.0);
+                    foreach (var db in dbs)
+                    {
+                        ctx.Log($"study server on {db.Split(':')[0]}, {level} participants");
+                        var r = await StudyBenchmark.RunStudyAsync(cfg, db, level, duration, ct);
+                        var ratio = r.RatingsPerSecond / plain.RatingsPerSecond;
+                        results.Add(new { r.Target, r.Concurrency, r.RatingsPerSecond, r.P50Ms, r.P99Ms, r.Errors, ratio });
+                        Print(ctx, r, ratio);
+                    }
+                }
+            }
+            finally
+            {
+                Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+                Directory.Delete(temp, recursive: true);
+            }
+
+            if (ctx.Json)
+            {
+                ctx.WriteJson(new { processors = Environment.ProcessorCount, seconds = duration.TotalSeconds, results });
+            }
+
+            return CliApp.Success;
+        });
+        study.Subcommands.Add(bench);
+    }
+
+    private static void Print(CommandContext ctx, LoadResult r, double ratio)
+    {
+        if (!ctx.Json)
+        {
+            ctx.Out.WriteLine(System.FormattableString.Invariant(
+                $"{r.Target,-44} {r.Concurrency,5} participants {r.RatingsPerSecond,9:F0} ratings/s  p50 {r.P50Ms,7:F1} ms  p99 {r.P99Ms,7:F1} ms  errors {r.Errors}  ratio {ratio:F2}"));
+        }
+    }
+
+    private static string DbSpec(string? spec, string configPath) =>
+        string.IsNullOrWhiteSpace(spec)
+            ? "sqlite:" + Path.Combine(Path.GetDirectoryName(Path.GetFullPath(configPath)) ?? ".", "study.db")
+            : spec;
+}

@@ -1,0 +1,69 @@
+using System.Collections.Concurrent;
+
+namespace Attune.Studies;
+
+/// <summary>A participant's stored responses as this server process last read or wrote them.</summary>
+internal sealed class ParticipantState(ParticipantRecord participant, List<RatingRecord> ratings, Dictionary<int, string> choices)
+{
+    public ParticipantRecord Participant { get; set; } = participant;
+
+    public List<RatingRecord> Ratings { get; } = ratings;
+
+    public Dictionary<int, string> Choices { get; } = choices;
+}
+
+/// <summary>
+/// Each participant's stored rows, loaded from the database on first use and then kept in step
+/// by this process's own writes, which always reach the database (and commit) first. Every
+/// operation on one participant runs under that participant's lock, so concurrent requests of one
+/// participant (a double click, a resubmission) see each other's effects. It holds rows, not
+/// bandit objects: the policy is still rebuilt from the ratings on every request. It assumes one
+/// server process per study database (a second process would not see the first one's writes);
+/// after a restart it starts empty and reloads from the database.
+/// </summary>
+internal sealed class ParticipantCache(StudyStore store)
+{
+    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+
+    private sealed class Entry
+    {
+        public SemaphoreSlim Gate { get; } = new(1, 1);
+
+        public ParticipantState? State { get; set; }
+    }
+
+    /// <summary>Runs <paramref name="action"/> on the participant's state under their lock; null state means an unknown token.</summary>
+    public async Task<T> WithAsync<T>(string token, Func<ParticipantState?, Task<T>> action, CancellationToken ct)
+    {
+        var key = StudyStore.HashToken(token);
+        var entry = _entries.GetOrAdd(key, _ => new Entry());
+        await entry.Gate.WaitAsync(ct);
+        try
+        {
+            if (entry.State is null)
+            {
+                var loaded = await store.LoadAsync(token, ct);
+                if (loaded is null)
+                {
+                    // Unknown tokens are not remembered (guessing must not grow memory).
+                    _entries.TryRemove(KeyValuePair.Create(key, entry));
+                    return await action(null);
+                }
+
+                entry.State = new ParticipantState(loaded.Value.Participant, loaded.Value.Ratings, loaded.Value.Choices);
+            }
+
+            return await action(entry.State);
+        }
+        catch
+        {
+            // A failed write may or may not have committed: forget the rows and reload next time.
+            entry.State = null;
+            throw;
+        }
+        finally
+        {
+            entry.Gate.Release();
+        }
+    }
+}

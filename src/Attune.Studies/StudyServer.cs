@@ -1,0 +1,610 @@
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using System.Threading.RateLimiting;
+using Attune.Bandits;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Attune.Studies;
+
+/// <summary>Options of one server.</summary>
+public sealed class StudyServerOptions
+{
+    public required StudyConfig Config { get; init; }
+
+    public required StudyStore Store { get; init; }
+
+    /// <summary>Addresses to listen on, e.g. <c>http://127.0.0.1:5080</c>; port 0 picks a free one.</summary>
+    public string Urls { get; init; } = "http://127.0.0.1:5080";
+
+    /// <summary>The admin token; null or empty disables the admin endpoints (every call is 401).</summary>
+    public string? AdminToken { get; init; }
+
+    public LogLevel LogLevel { get; init; } = LogLevel.Warning;
+}
+
+/// <summary>
+/// The study web server: the JSON API (<c>/api/participants…</c>, <c>/api/admin…</c>) and plain
+/// HTML pages with forms (consent, one item per round, arm buttons, questionnaire, completion)
+/// on top of the same logic, with a small script that uses the JSON API where JavaScript runs.
+/// </summary>
+public static partial class StudyServer
+{
+    private const string JoinPolicy = "join";
+
+    public static WebApplication Build(StudyServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var config = options.Config;
+
+        // SQLite calls block their thread (Microsoft.Data.Sqlite has no real async I/O): keep enough
+        // pool threads ready that a burst of participants does not wait for thread injection.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.SetMinimumLevel(options.LogLevel);
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Antiforgery", LogLevel.Error);
+        builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = config.MaxBodyBytes;
+            k.AddServerHeader = false;
+        });
+        builder.Services.AddAntiforgery(o => o.Cookie.Name = "attune-csrf");
+        builder.Services.AddRateLimiter(r =>
+        {
+            r.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            r.AddPolicy(JoinPolicy, http => RateLimitPartition.GetFixedWindowLimiter(
+                http.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                _ => new FixedWindowRateLimiterOptions { PermitLimit = Math.Max(1, config.JoinRateLimitPerMinute), Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+        });
+
+        var app = builder.Build();
+        var engine = new StudyEngine(config);
+        var store = options.Store;
+        var cache = new ParticipantCache(store);
+
+        // Oversized bodies: refuse on the declared length before reading anything.
+        app.Use(async (http, next) =>
+        {
+            if (http.Request.ContentLength > config.MaxBodyBytes)
+            {
+                http.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
+                await http.Response.WriteAsJsonAsync(new { error = $"body larger than {config.MaxBodyBytes} bytes" });
+                return;
+            }
+
+            http.Response.Headers["X-Content-Type-Options"] = "nosniff";
+            http.Response.Headers["Referrer-Policy"] = "no-referrer";
+            http.Response.Headers["Cache-Control"] = "no-store";
+            await next(http);
+        });
+        app.UseRateLimiter();
+        app.MapGet("/healthz", () => Results.Text("ok"));
+
+        // ---- JSON API ----
+        app.MapPost("/api/participants", async (HttpContext http, CancellationToken ct) =>
+        {
+            var (body, error) = await ReadJsonAsync(http, optional: true, ct);
+            if (error is not null)
+            {
+                return error;
+            }
+
+            var ids = new PlatformIds(Id(body, "prolific_pid"), Id(body, "study_id"), Id(body, "session_id"), Id(body, "worker_id"), Id(body, "assignment_id"), Id(body, "hit_id"));
+            if (ids is { ProlificPid: "!", } || ids.StudyId == "!" || ids.SessionId == "!" || ids.WorkerId == "!" || ids.AssignmentId == "!" || ids.HitId == "!")
+            {
+                return Error(400, "platform ids must be 1 to 64 letters, digits, '-' or '_'");
+            }
+
+            return await JoinAsync(ids, ct) is { } joined
+                ? Results.Json(new { token = joined.Token, condition = joined.Participant.Condition, participant = joined.Participant.Id }, statusCode: 201)
+                : Error(409, "the study is full");
+        }).RequireRateLimiting(JoinPolicy);
+
+        app.MapGet("/api/participants/{token}/next", async (string token, CancellationToken ct) =>
+        {
+            return await cache.WithAsync(token, st => Task.FromResult(
+                st is null ? Error(404, "unknown participant token") : Results.Json(engine.Next(st.Participant, st.Ratings, st.Choices))), ct);
+        });
+
+        app.MapPost("/api/participants/{token}/ratings", async (string token, HttpContext http, CancellationToken ct) =>
+        {
+            var (body, error) = await ReadJsonAsync(http, optional: false, ct);
+            if (error is not null)
+            {
+                return error;
+            }
+
+            var round = Int(body, "round");
+            var rating = Int(body, "rating");
+            var item = Str(body, "item_id");
+            var arm = Str(body, "arm");
+            var (status, message, view) = await SubmitAsync(token, round, item, rating, arm, ct);
+            return view is not null ? Results.Json(view) : Error(status, message!);
+        });
+
+        app.MapPost("/api/participants/{token}/questionnaire", async (string token, HttpContext http, CancellationToken ct) =>
+        {
+            var (body, error) = await ReadJsonAsync(http, optional: false, ct);
+            if (error is not null)
+            {
+                return error;
+            }
+
+            var answers = body?["answers"] as JsonObject;
+            var (status, message, view) = await AnswerAsync(token, answers, ct);
+            return view is not null ? Results.Json(view) : Error(status, message!);
+        });
+
+        app.MapGet("/api/admin/export", async (HttpContext http, string? format, CancellationToken ct) =>
+        {
+            if (!Authorized(http, options.AdminToken))
+            {
+                return Unauthorized();
+            }
+
+            format ??= "csv";
+            if (format is not ("csv" or "jsonl"))
+            {
+                return Error(400, "format must be csv or jsonl");
+            }
+
+            var rows = await store.ExportAsync(ct);
+            return format == "csv"
+                ? Results.Text(StudyExport.Csv(rows), "text/csv; charset=utf-8")
+                : Results.Text(StudyExport.JsonLines(rows), "application/x-ndjson; charset=utf-8");
+        });
+
+        app.MapGet("/api/admin/progress", async (HttpContext http, CancellationToken ct) =>
+        {
+            if (!Authorized(http, options.AdminToken))
+            {
+                return Unauthorized();
+            }
+
+            var rows = await store.ProgressAsync(ct);
+            return Results.Json(new
+            {
+                study = config.Id,
+                conditions = config.Conditions.Select(c =>
+                {
+                    var row = rows.FirstOrDefault(r => r.Condition == c.Name);
+                    return new { name = c.Name, slots = c.Slots, joined = row.Joined, completed = row.Completed, ratings = row.Ratings };
+                }),
+                joined = rows.Sum(r => r.Joined),
+                completed = rows.Sum(r => r.Completed),
+                ratings = rows.Sum(r => r.Ratings),
+            });
+        });
+
+        // ---- HTML pages ----
+        app.MapGet("/", (HttpContext http, IAntiforgery af) =>
+        {
+            var tokens = af.GetAndStoreTokens(http);
+            var q = http.Request.Query;
+            var hidden = new StringBuilder();
+            foreach (var (field, names) in PlatformParameters)
+            {
+                var value = names.Select(n => q[n].ToString()).FirstOrDefault(v => !string.IsNullOrEmpty(v));
+                if (value is not null && IsPlatformId(value))
+                {
+                    hidden.Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"{field}\" value=\"{H(value)}\">");
+                }
+            }
+
+            return Page(config.Title, $"""
+                <h1>{H(config.Title)}</h1>
+                <div class="consent">{Paragraphs(config.Consent)}</div>
+                <form method="post" action="/join">
+                  <input type="hidden" name="{H(tokens.FormFieldName)}" value="{H(tokens.RequestToken!)}">
+                  {hidden}
+                  <label><input type="checkbox" name="consent" value="yes" required id="consent"> I have read the above and agree to take part.</label>
+                  <p><button type="submit" id="start">Start</button></p>
+                </form>
+                """);
+        });
+
+        app.MapPost("/join", async (HttpContext http, IAntiforgery af, CancellationToken ct) =>
+        {
+            if (!await ValidCsrfAsync(http, af))
+            {
+                return Error(400, "missing or invalid CSRF token");
+            }
+
+            var form = await http.Request.ReadFormAsync(ct);
+            if (form["consent"] != "yes")
+            {
+                return Error(400, "consent is required to take part");
+            }
+
+            string? F(string name) => string.IsNullOrEmpty(form[name]) ? null : IsPlatformId(form[name]!) ? form[name].ToString() : "!";
+            var ids = new PlatformIds(F("prolific_pid"), F("study_id"), F("session_id"), F("worker_id"), F("assignment_id"), F("hit_id"));
+            if (new[] { ids.ProlificPid, ids.StudyId, ids.SessionId, ids.WorkerId, ids.AssignmentId, ids.HitId }.Contains("!"))
+            {
+                return Error(400, "platform ids must be 1 to 64 letters, digits, '-' or '_'");
+            }
+
+            var joined = await JoinAsync(ids, ct);
+            return joined is null ? Page("Study full", "<h1>Sorry, the study is full.</h1>", 409) : Results.Redirect($"/p/{joined.Value.Token}", permanent: false, preserveMethod: false);
+        }).RequireRateLimiting(JoinPolicy);
+
+        app.MapGet("/p/{token}", async (string token, HttpContext http, IAntiforgery af, CancellationToken ct) =>
+        {
+            var view = await cache.WithAsync(token, st => Task.FromResult(st is null ? null : engine.Next(st.Participant, st.Ratings, st.Choices)), ct);
+            if (view is null)
+            {
+                return Page("Not found", "<h1>Unknown link</h1>", 404);
+            }
+
+            return Page(config.Title, RenderStage(config, view, token, af.GetAndStoreTokens(http)));
+        });
+
+        app.MapPost("/p/{token}/rate", async (string token, HttpContext http, IAntiforgery af, CancellationToken ct) =>
+        {
+            if (!await ValidCsrfAsync(http, af))
+            {
+                return Error(400, "missing or invalid CSRF token");
+            }
+
+            var form = await http.Request.ReadFormAsync(ct);
+            int? FormInt(string n) => int.TryParse(form[n], NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : null;
+            var (status, message, view) = await SubmitAsync(token, FormInt("round"), form["item_id"].ToString() is { Length: > 0 } i ? i : null,
+                FormInt("rating"), form["arm"].ToString() is { Length: > 0 } a ? a : null, ct);
+            return view is not null || status == 404 ? Results.Redirect($"/p/{token}") : Page("Error", $"<h1>{H(message!)}</h1><p><a href=\"/p/{token}\">Continue</a></p>", status);
+        });
+
+        app.MapPost("/p/{token}/questionnaire", async (string token, HttpContext http, IAntiforgery af, CancellationToken ct) =>
+        {
+            if (!await ValidCsrfAsync(http, af))
+            {
+                return Error(400, "missing or invalid CSRF token");
+            }
+
+            var form = await http.Request.ReadFormAsync(ct);
+            var answers = new JsonObject();
+            foreach (var q in config.Questionnaire)
+            {
+                answers[q.Id] = form[$"q_{q.Id}"].ToString();
+            }
+
+            var (status, message, view) = await AnswerAsync(token, answers, ct);
+            return view is not null ? Results.Redirect($"/p/{token}") : Page("Error", $"<h1>{H(message!)}</h1>", status);
+        });
+
+        app.MapGet("/static/study.js", () => Results.Text(Script, "text/javascript; charset=utf-8"));
+        return app;
+
+        async Task<(string Token, ParticipantRecord Participant)?> JoinAsync(PlatformIds ids, CancellationToken ct)
+        {
+            var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+            var participant = await store.CreateParticipantAsync(config, token, ids, ct);
+            return participant is null ? null : (token, participant);
+        }
+
+        Task<(int Status, string? Message, NextView? View)> SubmitAsync(string token, int? round, string? itemId, int? rating, string? arm, CancellationToken ct) =>
+            cache.WithAsync(token, st => SubmitLockedAsync(st, round, itemId, rating, arm, ct), ct);
+
+        async Task<(int Status, string? Message, NextView? View)> SubmitLockedAsync(ParticipantState? state, int? round, string? itemId, int? rating, string? arm, CancellationToken ct)
+        {
+            if (state is null)
+            {
+                return (404, "unknown participant token", null);
+            }
+
+            var (participant, ratings, choices) = (state.Participant, state.Ratings, state.Choices);
+            if (round is null)
+            {
+                return (400, "round is required (an integer)", null);
+            }
+
+            var current = engine.Next(participant, ratings, choices);
+            var stored = ratings.FirstOrDefault(r => r.Round == round);
+            if (stored is not null)
+            {
+                // A resubmitted round: the same answer is acknowledged again, a different one refused.
+                return stored.ItemId == itemId && stored.Rating == rating
+                    ? (200, null, current)
+                    : (409, $"round {round} was already rated", null);
+            }
+
+            if (current.Round is null || round != current.Round)
+            {
+                return (409, current.Round is null ? "all rounds are rated" : $"round {round} is out of order: the current round is {current.Round}", null);
+            }
+
+            if (current.Stage == "choose" || (arm is not null && engine.IsSelfSelected(participant.Condition) && current.Item?.Arm != StudyEngine.AttentionArm))
+            {
+                if (!engine.IsSelfSelected(participant.Condition))
+                {
+                    return (400, "this condition does not choose arms", null);
+                }
+
+                if (arm is null || config.Arms.All(a => a.Id != arm))
+                {
+                    return (400, "choose one of the offered arms first (field 'arm')", null);
+                }
+
+                if (choices.TryGetValue(round.Value, out var chosen) && chosen != arm)
+                {
+                    return (409, $"round {round}: arm '{chosen}' was already chosen", null);
+                }
+
+                choices[round.Value] = await store.AddChoiceAsync(participant.Id, round.Value, arm, ct);
+                current = engine.Next(participant, ratings, choices);
+                if (itemId is null && rating is null)
+                {
+                    return (200, null, current);
+                }
+            }
+            else if (arm is not null && current.Item is not null && arm != current.Item.Arm)
+            {
+                return (400, $"arm '{arm}' is not this round's arm", null);
+            }
+
+            if (itemId is null || current.Item is null || itemId != current.Item.Id)
+            {
+                return (400, "item_id does not match the item shown in this round", null);
+            }
+
+            if (rating is null || rating < config.Scale.Min || rating > config.Scale.Max)
+            {
+                return (400, $"rating must be an integer from {config.Scale.Min} to {config.Scale.Max}", null);
+            }
+
+            var completes = round == config.Rounds && config.Questionnaire.Count == 0;
+            var saved = await store.AddRatingAsync(participant.Id, new RatingRecord(round.Value, current.Item.Arm, itemId, rating.Value, DateTimeOffset.UtcNow), completes, ct);
+            if (saved.ItemId != itemId || saved.Rating != rating)
+            {
+                return (409, $"round {round} was already rated", null);
+            }
+
+            ratings.Add(saved);
+            return (200, null, engine.Next(participant, ratings, choices));
+        }
+
+        Task<(int Status, string? Message, NextView? View)> AnswerAsync(string token, JsonObject? answers, CancellationToken ct) =>
+            cache.WithAsync(token, st => AnswerLockedAsync(st, answers, ct), ct);
+
+        async Task<(int Status, string? Message, NextView? View)> AnswerLockedAsync(ParticipantState? state, JsonObject? answers, CancellationToken ct)
+        {
+            if (state is null)
+            {
+                return (404, "unknown participant token", null);
+            }
+
+            var current = engine.Next(state.Participant, state.Ratings, state.Choices);
+            if (current.Stage == "complete")
+            {
+                return (200, null, current);
+            }
+
+            if (current.Stage != "questionnaire")
+            {
+                return (409, "the questionnaire comes after the last round", null);
+            }
+
+            if (answers is null)
+            {
+                return (400, "answers (an object) is required", null);
+            }
+
+            var clean = new JsonObject();
+            foreach (var q in config.Questionnaire)
+            {
+                var value = answers[q.Id]?.ToString() ?? "";
+                if (value.Length > 2000)
+                {
+                    return (400, $"answer '{q.Id}' is longer than 2000 characters", null);
+                }
+
+                if (q.Type == "scale" && value.Length > 0 &&
+                    (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) || v < config.Scale.Min || v > config.Scale.Max))
+                {
+                    return (400, $"answer '{q.Id}' must be from {config.Scale.Min} to {config.Scale.Max}", null);
+                }
+
+                clean[q.Id] = value;
+            }
+
+            var json = clean.ToJsonString();
+            await store.SaveQuestionnaireAsync(state.Participant.Id, json, ct);
+            state.Participant = state.Participant with { Questionnaire = json, CompletedAt = DateTimeOffset.UtcNow };
+            return (200, null, engine.Next(state.Participant, state.Ratings, state.Choices));
+        }
+    }
+
+    private static readonly (string Field, string[] Names)[] PlatformParameters =
+    [
+        ("prolific_pid", ["PROLIFIC_PID", "prolific_pid"]), ("study_id", ["STUDY_ID", "study_id"]), ("session_id", ["SESSION_ID", "session_id"]),
+        ("worker_id", ["workerId", "worker_id"]), ("assignment_id", ["assignmentId", "assignment_id"]), ("hit_id", ["hitId", "hit_id"]),
+    ];
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    private static partial Regex PlatformIdPattern();
+
+    private static bool IsPlatformId(string value) => PlatformIdPattern().IsMatch(value);
+
+    private static async Task<bool> ValidCsrfAsync(HttpContext http, IAntiforgery af)
+    {
+        try
+        {
+            await af.ValidateRequestAsync(http);
+            return true;
+        }
+        catch (AntiforgeryValidationException)
+        {
+            return false;
+        }
+    }
+
+    private static bool Authorized(HttpContext http, string? adminToken)
+    {
+        if (string.IsNullOrEmpty(adminToken))
+        {
+            return false;
+        }
+
+        var header = http.Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var given = Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim());
+        var expected = Encoding.UTF8.GetBytes(adminToken);
+        return CryptographicOperations.FixedTimeEquals(SHA256.HashData(given), SHA256.HashData(expected));
+    }
+
+    private static IResult Unauthorized() =>
+        Results.Json(new { error = "admin endpoints need 'Authorization: Bearer <admin token>'" }, statusCode: 401);
+
+    private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
+
+    /// <summary>Reads a JSON object body (Content-Type application/json, which a cross-site form cannot send).</summary>
+    private static async Task<(JsonObject? Body, IResult? Error)> ReadJsonAsync(HttpContext http, bool optional, CancellationToken ct)
+    {
+        var hasBody = http.Request.ContentLength > 0 || http.Request.Headers.TransferEncoding.Count > 0;
+        if (!hasBody)
+        {
+            return optional ? (null, null) : (null, Error(400, "a JSON body is required"));
+        }
+
+        if (http.Request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) != true)
+        {
+            return (null, Error(415, "Content-Type must be application/json"));
+        }
+
+        try
+        {
+            var node = await JsonNode.ParseAsync(http.Request.Body, cancellationToken: ct);
+            return node is JsonObject o ? (o, null) : (null, Error(400, "the body must be a JSON object"));
+        }
+        catch (JsonException ex)
+        {
+            return (null, Error(400, $"malformed JSON: {ex.Message.Split('\n')[0]}"));
+        }
+        catch (Microsoft.AspNetCore.Http.BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, Error(413, "body too large"));
+        }
+    }
+
+    private static string? Str(JsonObject? body, string name) =>
+        body?[name] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+
+    private static int? Int(JsonObject? body, string name) =>
+        body?[name] is JsonValue v && v.TryGetValue<int>(out var i) ? i
+        : body?[name] is JsonValue w && w.TryGetValue<double>(out var d) && d == Math.Floor(d) && Math.Abs(d) < int.MaxValue ? (int)d : null;
+
+    /// <summary>A platform id from the body: null when absent, "!" when malformed.</summary>
+    private static string? Id(JsonObject? body, string name)
+    {
+        var value = Str(body, name);
+        return string.IsNullOrEmpty(value) ? null : IsPlatformId(value) ? value : "!";
+    }
+
+    private static string H(string s) => WebUtility.HtmlEncode(s);
+
+    private static string Paragraphs(string text) =>
+        string.Concat(text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Select(p => $"<p>{H(p.Trim())}</p>"));
+
+    private static string RenderStage(StudyConfig config, NextView view, string token, AntiforgeryTokenSet csrf)
+    {
+        var csrfField = $"<input type=\"hidden\" name=\"{H(csrf.FormFieldName)}\" value=\"{H(csrf.RequestToken!)}\">";
+        var t = Uri.EscapeDataString(token);
+        switch (view.Stage)
+        {
+            case "choose":
+                var buttons = string.Concat(view.Choices!.Select(c => $"<button type=\"submit\" name=\"arm\" value=\"{H(c.Arm)}\" class=\"arm\">{H(c.Name)}</button> "));
+                return $"""
+                    <p class="progress">Round {view.Round} of {view.Rounds}</p>
+                    <h2>What would you like to see next?</h2>
+                    <form method="post" action="/p/{t}/rate" data-api="/api/participants/{t}/ratings">
+                      {csrfField}<input type="hidden" name="round" value="{view.Round}">
+                      {buttons}
+                    </form>
+                    """;
+            case "rate":
+                var item = view.Item!;
+                var body = item.ImageUrl is not null ? $"<img src=\"{H(item.ImageUrl)}\" alt=\"{H(item.Title)}\">" : Paragraphs(item.Text ?? "");
+                var mid = (config.Scale.Min + config.Scale.Max) / 2;
+                return $"""
+                    <p class="progress">Round {view.Round} of {view.Rounds}</p>
+                    <article class="item"><h2>{H(item.Title)}</h2>{body}</article>
+                    <form method="post" action="/p/{t}/rate" data-api="/api/participants/{t}/ratings">
+                      {csrfField}
+                      <input type="hidden" name="round" value="{view.Round}">
+                      <input type="hidden" name="item_id" value="{H(item.Id)}">
+                      <label for="rating">{H(config.Scale.Question)}</label>
+                      <div class="scale"><span>{H(config.Scale.MinLabel)}</span>
+                      <input type="range" id="rating" name="rating" min="{config.Scale.Min}" max="{config.Scale.Max}" step="1" value="{mid}">
+                      <span>{H(config.Scale.MaxLabel)}</span> <output id="rating-value">{mid}</output></div>
+                      <p><button type="submit" id="submit">Next</button></p>
+                    </form>
+                    """;
+            case "questionnaire":
+                var questions = string.Concat(view.Questionnaire!.Select(q => q.Type == "scale"
+                    ? $"<p><label>{H(q.Text)}<br><input type=\"number\" name=\"q_{H(q.Id)}\" min=\"{config.Scale.Min}\" max=\"{config.Scale.Max}\"></label></p>"
+                    : $"<p><label>{H(q.Text)}<br><textarea name=\"q_{H(q.Id)}\" maxlength=\"2000\" rows=\"3\" cols=\"60\"></textarea></label></p>"));
+                return $"""
+                    <h2>A few last questions</h2>
+                    <form method="post" action="/p/{t}/questionnaire">{csrfField}{questions}<p><button type="submit" id="finish">Finish</button></p></form>
+                    """;
+            default:
+                var link = view.CompletionUrl is { } url ? $"<p><a id=\"return\" href=\"{H(url)}\">Return to the recruitment site</a></p>" : "";
+                return $"""
+                    <h1>Thank you!</h1>
+                    <p>Your completion code is <strong id="completion-code">{H(view.CompletionCode ?? "")}</strong>.</p>{link}
+                    """;
+        }
+    }
+
+    private static IResult Page(string title, string body, int status = 200) => Results.Content($$"""
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>{{H(title)}}</title>
+        <style>body{font-family:sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;line-height:1.5}
+        .scale{display:flex;gap:.5rem;align-items:center} input[type=range]{flex:1} button{font-size:1rem;padding:.4rem 1rem}
+        .item{border:1px solid #ccc;border-radius:6px;padding:0 1rem;margin:1rem 0} img{max-width:100%}</style>
+        </head><body>
+        {{body}}
+        <script src="/static/study.js" defer></script>
+        </body></html>
+        """, "text/html; charset=utf-8", Encoding.UTF8, status);
+
+    /// <summary>
+    /// Progressive enhancement: shows the slider's value, and submits the round through the JSON
+    /// API (then reloads the page, which renders the next round); without JavaScript the forms post.
+    /// </summary>
+    private const string Script = """
+        (function () {
+          var range = document.getElementById('rating'), out = document.getElementById('rating-value');
+          if (range && out) { range.addEventListener('input', function () { out.textContent = range.value; }); }
+          document.querySelectorAll('form[data-api]').forEach(function (form) {
+            form.addEventListener('submit', function (e) {
+              if (!window.fetch) { return; }
+              e.preventDefault();
+              var data = new FormData(form), body = { round: parseInt(data.get('round'), 10) };
+              if (e.submitter && e.submitter.name === 'arm') { body.arm = e.submitter.value; }
+              if (data.get('item_id')) { body.item_id = data.get('item_id'); body.rating = parseInt(data.get('rating'), 10); }
+              fetch(form.getAttribute('data-api'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
+                .then(function (r) { if (!r.ok) { throw new Error(r.status); } window.location.reload(); })
+                .catch(function () { form.submit(); });
+            });
+          });
+        })();
+        """;
+}

@@ -1,0 +1,125 @@
+using System.Text.Json;
+using Attune.Bandits;
+using Attune.Cli;
+using Attune.Studies;
+
+namespace Attune.Studies.Tests;
+
+/// <summary>The <c>attune bandit …</c> and <c>attune study export</c> verbs, run in process.</summary>
+public class CommandTests
+{
+    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var app = new CliApp(stdout, stderr, _ => null);
+        var code = await app.RunAsync(args);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public async Task Bandit_simulate_prints_one_json_document()
+    {
+        var (code, output, _) = await Run("bandit", "simulate", "--policy", "ucb1;thompson-beta", "--env", "bernoulli", "--arms", "3", "--rounds", "200", "--runs", "8", "--json", "--seed", "3");
+        Assert.Equal(0, code);
+        var doc = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(2, doc.GetArrayLength());
+        Assert.Equal("ucb1(alpha=2)", doc[0].GetProperty("policy").GetString());
+        Assert.True(doc[1].GetProperty("mean_final_regret").GetDouble() >= 0);
+        var again = await Run("bandit", "simulate", "--policy", "ucb1;thompson-beta", "--env", "bernoulli", "--arms", "3", "--rounds", "200", "--runs", "8", "--json", "--seed", "3");
+        Assert.Equal(output, again.Out);
+    }
+
+    [Fact]
+    public async Task Bad_input_exits_2_with_one_line()
+    {
+        var (code, output, err) = await Run("bandit", "simulate", "--policy", "nope", "--env", "bernoulli");
+        Assert.Equal(2, code);
+        Assert.Empty(output);
+        Assert.StartsWith("error: unknown policy 'nope'", err, StringComparison.Ordinal);
+        Assert.Single(err.Trim().Split('\n'));
+
+        var dir = TestEnvironment.TempDir();
+        var csv = Path.Combine(dir, "r.csv");
+        await File.WriteAllTextAsync(csv, "participant,condition,round,arm,rating\np1,cyclic,1,a,5\np1,cyclic,x,a,5\n");
+        (code, _, err) = await Run("bandit", "analyze", csv);
+        Assert.Equal(2, code);
+        Assert.Equal($"error: {csv}:3: field 'round': 'x' is not a round number (1, 2, …)", err.Trim());
+        (code, _, err) = await Run("study", "serve", "--config", Path.Combine(dir, "missing.json"));
+        Assert.Equal(2, code);
+        Assert.Contains("missing.json: file not found", err, StringComparison.Ordinal);
+        Directory.Delete(dir, recursive: true);
+    }
+
+    [Fact]
+    public async Task Study_export_then_bandit_analyze()
+    {
+        var dir = TestEnvironment.TempDir();
+        var db = "sqlite:" + Path.Combine(dir, "study.db");
+        var config = TestEnvironment.Demo(c => { foreach (var x in c.Conditions) { x.Slots = 6; } });
+        await using (var server = await RunningServer.StartAsync(config, db))
+        {
+            for (var i = 0; i < 28; i++)
+            {
+                var p = await ApiParticipant.JoinAsync(server.Client, new { prolific_pid = $"x{i}" });
+                for (var r = 1; r <= config.Rounds; r++)
+                {
+                    await p.RateCurrentAsync(1 + ((i + (r * r)) % 9));
+                }
+            }
+        }
+
+        var csv = Path.Combine(dir, "export.csv");
+        var (code, _, err) = await Run("study", "export", "--db", db, "--out", csv);
+        Assert.True(code == 0, err);
+        Assert.Equal(1 + (28 * config.Rounds), (await File.ReadAllLinesAsync(csv)).Length);
+        (code, var jsonl, _) = await Run("study", "export", "--db", db, "--format", "jsonl");
+        Assert.Equal(0, code);
+        Assert.Equal(28 * config.Rounds, jsonl.Trim().Split('\n').Length);
+
+        (code, var output, err) = await Run("bandit", "analyze", csv, "--json", "--permutations", "199");
+        Assert.True(code == 0, err);
+        var result = JsonSerializer.Deserialize<JsonElement>(output);
+        Assert.Equal(28, result.GetProperty("participants").GetInt32());
+        Assert.Equal(config.Conditions.Count, result.GetProperty("enjoyment").GetArrayLength());
+        Assert.True(result.GetProperty("verdict").TryGetProperty("fixed_preferences_rejected", out _));
+        (code, output, _) = await Run("bandit", "analyze", csv);
+        Assert.Equal(0, code);
+        Assert.Contains("fixed preferences", output, StringComparison.Ordinal);
+        Directory.Delete(dir, recursive: true);
+    }
+
+    [Fact]
+    public async Task The_reproduction_is_registered_and_runs_quick()
+    {
+        var dir = TestEnvironment.TempDir();
+        var (code, output, err) = await Run("repro", "run", "bandit-preference-dynamics", "--quick", "--json", "--out", dir);
+        Assert.True(code == 0, err);
+        var run = JsonDocument.Parse(output).RootElement;
+        Assert.True(run.GetProperty("seconds").GetDouble() < 60);
+        Assert.All(run.GetProperty("claims").EnumerateArray(), c => Assert.True(c.GetProperty("reproduced").GetBoolean(), c.GetProperty("evidence").GetString()));
+        Assert.True(File.Exists(Path.Combine(run.GetProperty("report_dir").GetString()!, "report.md")));
+        Directory.Delete(dir, recursive: true);
+    }
+
+    [Fact]
+    public void Policies_rebuilt_from_ratings_match_a_live_policy()
+    {
+        // The server never serialises bandit state: replaying stored ratings must give the live policy's choice.
+        var config = TestEnvironment.Demo();
+        var engine = new StudyEngine(config);
+        var live = (Ucb1Policy)Policies.Create("ucb1:alpha=1", config.Arms.Count, config.Rounds);
+        var ratings = new List<RatingRecord>();
+        var rng = new Random(9);
+        for (var r = 1; r <= 8; r++)
+        {
+            var arm = live.SelectArm(rng);
+            var rating = 1 + rng.Next(9);
+            live.Update(arm, engine.Scale.ToReward(rating));
+            ratings.Add(new RatingRecord(r, config.Arms[arm].Id, "x", rating, DateTimeOffset.UtcNow));
+            var rebuilt = (Ucb1Policy)engine.RebuildPolicy("ucb1", ratings);
+            Assert.Equal(live.SelectArm(rng), rebuilt.SelectArm(rng));
+            Assert.Equal(live.Counts, rebuilt.Counts);
+        }
+    }
+}
