@@ -17,7 +17,7 @@ namespace Attune.Benchmarks;
 /// Not a BenchmarkDotNet suite: one uncached batch-8 run takes tens of seconds, and peak memory
 /// is read from <c>/proc/self/status</c> (VmHWM, reset between configurations through
 /// <c>/proc/self/clear_refs</c>). Run: <c>dotnet run -c Release --project bench/Attune.Benchmarks -- generation</c>
-/// (options: <c>--threads N</c>, <c>--repeats N</c>, <c>--batches 1,8</c>, <c>--new-tokens N</c>).
+/// (options: <c>--threads N</c>, <c>--cache on|off|both</c>, <c>--repeats N</c>, <c>--batches 1,8</c>, <c>--new-tokens N</c>).
 /// </remarks>
 public static class GenerationBenchmark
 {
@@ -27,6 +27,12 @@ public static class GenerationBenchmark
         var repeats = Option(args, "--repeats", 3);
         var newTokens = Option(args, "--new-tokens", 128);
         var promptTokens = Option(args, "--prompt-tokens", 32);
+        bool[] caches = (Value(args, "--cache") ?? "both") switch
+        {
+            "on" => [true],
+            "off" => [false],
+            _ => [true, false],
+        };
         var batches = (Value(args, "--batches") ?? "1,8").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
         torch.set_num_threads(threads);
 
@@ -39,7 +45,7 @@ public static class GenerationBenchmark
         foreach (var batch in batches)
         {
             var prompts = Enumerable.Range(0, batch).Select(_ => Enumerable.Range(0, promptTokens).Select(_ => random.Next(config.VocabSize)).ToArray()).ToList();
-            foreach (var cache in new[] { true, false })
+            foreach (var cache in caches)
             {
                 var options = new GenerationOptions { Greedy = true, MaxNewTokens = newTokens, UseCache = cache };
                 Generation.Generate(model, prompts, options with { MaxNewTokens = 4 });   // warm-up
