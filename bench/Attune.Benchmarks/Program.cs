@@ -5,17 +5,23 @@ namespace Attune.Benchmarks;
 public static class Program
 {
     /// <summary>
-    /// <c>-- interaction [...]</c> runs the interaction simulator's timed benchmark; anything else goes
-    /// to BenchmarkDotNet's switcher, e.g. <c>-- --filter '*Permutation*'</c>.
+    /// A few timed programs run by name: <c>-- interaction [...]</c> (the interaction simulator) and
+    /// <c>-- generation [...]</c> (generation throughput, see <see cref="GenerationBenchmark"/>);
+    /// anything else goes to BenchmarkDotNet's switcher, e.g. <c>-- --filter '*Permutation*'</c>.
     /// </summary>
     public static void Main(string[] args)
     {
-        if (args.Length > 0 && args[0] == "interaction")
+        switch (args.Length > 0 ? args[0] : "")
         {
-            InteractionBenchmark.Run(args);
-            return;
+            case "interaction":
+                InteractionBenchmark.Run(args);
+                return;
+            case "generation":
+                GenerationBenchmark.Run(args[1..]);
+                return;
+            default:
+                BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+                return;
         }
-
-        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

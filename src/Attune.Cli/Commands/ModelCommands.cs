@@ -1,10 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
 using Attune.Core.Errors;
+using Attune.Torch.Gguf;
 using Attune.Torch.Lora;
 using Attune.Torch.Merging;
 using Attune.Torch.Models;
 using Attune.Torch.Safetensors;
+using Attune.Torch.Serving;
 using Attune.Torch.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -16,6 +18,8 @@ public sealed class ModelCommands : ICommandModule
 {
     public void AddCommands(CliApp app)
     {
+        // --llm hf:DIR runs a local checkpoint in process, for every command that takes --llm.
+        TorchEndpoints.Register();
         var group = app.AddGroup("model", "Causal language models in TorchSharp (Llama, Qwen2, Qwen3; Hugging Face layout).");
         var modelDir = new Option<string>("--model") { Description = "A checkpoint folder (config.json + model.safetensors).", Required = true };
         var tokenizerFile = new Option<string?>("--tokenizer") { Description = "tokenizer.json (default: the one in the model folder)." };
@@ -28,6 +32,7 @@ public sealed class ModelCommands : ICommandModule
         AddInfo(app, group, modelDir);
         AddInit(app, group);
         AddMerge(app, group);
+        AddExportGguf(app, group, modelDir, tokenizerFile);
     }
 
     private static void AddTokenize(CliApp app, Command group)
@@ -376,6 +381,50 @@ public sealed class ModelCommands : ICommandModule
             else
             {
                 ctx.Out.WriteLine($"merged {sources.Count} task vectors ({ctx.Get(method)}) into {Path.GetFullPath(outDir)}");
+            }
+
+            return Task.FromResult(CliApp.Success);
+        });
+    }
+
+    private static void AddExportGguf(CliApp app, Command group, Option<string> modelDir, Option<string?> tokenizerFile)
+    {
+        var output = new Option<string>("--out") { Description = "The .gguf file to write.", Required = true };
+        var dtype = new Option<string>("--dtype") { Description = "f32 or f16 (matrices; norms and biases stay f32).", DefaultValueFactory = _ => "f32" };
+        var template = new Option<string?>("--template") { Description = "Chat template to embed: chatml or llama3 (default: chosen from the tokenizer)." };
+        var command = new Command("export-gguf", "Write the model and its tokenizer as a GGUF file for llama.cpp / LLamaSharp (gguf:FILE).") { modelDir, tokenizerFile, output, dtype, template };
+        group.Subcommands.Add(command);
+        app.SetAction(command, (ctx, _) =>
+        {
+            var type = ctx.Get(dtype)?.ToLowerInvariant() switch
+            {
+                "f32" => GgmlType.F32,
+                "f16" => GgmlType.F16,
+                var other => throw new AttuneInputException($"--dtype: '{other}' is not f32 or f16"),
+            };
+            var (model, tok) = ModelFolder.Open(ctx.Get(modelDir)!, ctx.Get(tokenizerFile));
+            using (model)
+            {
+                var chat = ChatTemplate.Select(tok, model.Config.ModelType, ctx.Get(template), ctx.Get(tokenizerFile));
+                var summary = GgufExporter.Export(model, tok, ctx.Get(output)!, type, chat);
+                if (ctx.Json)
+                {
+                    ctx.WriteJson(new
+                    {
+                        out_file = summary.Path,
+                        architecture = summary.Architecture,
+                        dtype = summary.DType,
+                        tensors = summary.TensorCount,
+                        bytes = summary.Bytes,
+                        vocab_size = summary.VocabSize,
+                        pre_tokenizer = summary.PreTokenizer,
+                        chat_template = summary.ChatTemplate,
+                    });
+                }
+                else
+                {
+                    ctx.Out.WriteLine($"{summary.Architecture} ({summary.DType}, {summary.TensorCount} tensors, {summary.Bytes:N0} bytes, pre-tokenizer {summary.PreTokenizer}, template {summary.ChatTemplate}) -> {summary.Path}");
+                }
             }
 
             return Task.FromResult(CliApp.Success);

@@ -140,7 +140,7 @@ public static class Generation
         var scores = logits.to_type(ScalarType.Float32) / options.Temperature;
         if (options.TopK > 0 && options.TopK < scores.shape[^1])
         {
-            var kth = scores.topk(options.TopK, dim: -1).values[.., -1..];                   // [B, 1]
+            var kth = scores.topk(options.TopK, dim: -1).values.narrow(-1, options.TopK - 1, 1);   // [B, 1]
             scores = scores.masked_fill(scores.lt(kth), double.NegativeInfinity);
         }
 
