@@ -22,7 +22,7 @@ public class LlmCommandTests : IDisposable
         var path = Path.Combine(_dir, "pong.jsonl");
         ExchangeLog.Append(path, new ExchangeRecord
         {
-            Key = ExchangeKey.Compute([new ChatMessage(ChatRole.User, prompt)], null),
+            Key = ExchangeKey.Compute([new ChatMessage(ChatRole.User, prompt)], Commands.LlmCommands.PingOptions(Commands.LlmCommands.DefaultMaxTokens)),
             Model = "recorded-model",
             Response = new ExchangeResponse { Text = reply, ModelId = "recorded-model" },
         });

@@ -44,7 +44,7 @@ public class ServingCommandTests
         string recorded;
         using (var client = LlmEndpoints.Create(spec).AsBuilder().UseRecording(log).Build())
         {
-            recorded = (await client.GetResponseAsync([new ChatMessage(ChatRole.User, Commands.LlmCommands.DefaultPrompt)])).Text;
+            recorded = (await client.GetResponseAsync([new ChatMessage(ChatRole.User, Commands.LlmCommands.DefaultPrompt)], Commands.LlmCommands.PingOptions(Commands.LlmCommands.DefaultMaxTokens))).Text;
         }
 
         (code, stdout, stderr) = await CliHarness.Run("llm", "ping", "--llm", "replay:" + log, "--json");

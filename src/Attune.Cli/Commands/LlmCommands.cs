@@ -13,6 +13,8 @@ public sealed class LlmCommands : ICommandModule
 {
     public const string DefaultPrompt = "Reply with one word: pong.";
 
+    public const int DefaultMaxTokens = 64;
+
     public void AddCommands(CliApp app)
     {
         ArgumentNullException.ThrowIfNull(app);
@@ -24,7 +26,12 @@ public sealed class LlmCommands : ICommandModule
             Description = "Give up after this many seconds.",
             DefaultValueFactory = _ => 120,
         };
-        var ping = new Command("ping", "Send one prompt to the --llm endpoint; print the reply and the latency.") { prompt, timeout };
+        var maxTokens = new Option<int>("--max-tokens")
+        {
+            Description = "The most tokens the reply may have (a model that never ends its turn stops there).",
+            DefaultValueFactory = _ => DefaultMaxTokens,
+        };
+        var ping = new Command("ping", "Send one prompt to the --llm endpoint; print the reply and the latency.") { prompt, timeout, maxTokens };
         group.Subcommands.Add(ping);
         app.SetAction(ping, async (ctx, ct) =>
         {
@@ -47,7 +54,7 @@ public sealed class LlmCommands : ICommandModule
             ChatResponse response;
             try
             {
-                response = await client.GetResponseAsync([new ChatMessage(ChatRole.User, text)], cancellationToken: ct);
+                response = await client.GetResponseAsync([new ChatMessage(ChatRole.User, text)], PingOptions(ctx.Get(maxTokens)), ct);
             }
             catch (Exception ex) when (ex is System.ClientModel.ClientResultException or HttpRequestException or TimeoutException)
             {
@@ -71,6 +78,10 @@ public sealed class LlmCommands : ICommandModule
             return CliApp.Success;
         });
     }
+
+    /// <summary>The options of a ping: only the token limit (so replay logs key on it).</summary>
+    public static ChatOptions PingOptions(int maxTokens) =>
+        maxTokens > 0 ? new ChatOptions { MaxOutputTokens = maxTokens } : throw new AttuneInputException($"--max-tokens: {maxTokens} is not a positive number");
 
     /// <summary>The <c>--json</c> document of <c>attune llm ping</c>.</summary>
     public sealed record PingResult(
