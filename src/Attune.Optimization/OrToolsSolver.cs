@@ -19,12 +19,15 @@ public sealed record SolveResult(SolveStatus Status, double Objective, double[] 
 }
 
 /// <summary>
-/// Solves formulations with Google OR-Tools: GLOP for LPs, SCIP for MILPs (gap 0). Infeasible and
+/// Solves formulations with Google OR-Tools: GLOP for LPs, CBC (default; SCIP or CP-SAT by <see cref="MilpEngine"/>) for MILPs with gap 0. Infeasible and
 /// unbounded are told apart by a second solve with a zero objective where the engine leaves them
 /// ambiguous.
 /// </summary>
 public static class OrToolsSolver
 {
+    /// <summary>The OR-Tools engine for mixed-integer programs.</summary>
+    public static string MilpEngine { get; set; } = "CBC";
+
     /// <summary>Solves <paramref name="f"/>; with <paramref name="objective"/>, optimises that one instead; <paramref name="extraRows"/> are added.</summary>
     public static SolveResult Solve(Formulation f, Objective? objective = null, IReadOnlyList<Row>? extraRows = null, double timeLimitSeconds = 60)
     {
@@ -49,7 +52,7 @@ public static class OrToolsSolver
 
     private static SolveResult SolveOnce(Formulation f, Objective objective, IReadOnlyList<Row>? extraRows, double timeLimitSeconds)
     {
-        var engine = f.IsMixedInteger ? "SCIP" : "GLOP";
+        var engine = f.IsMixedInteger ? MilpEngine : "GLOP";
         using var solver = OrSolver.CreateSolver(engine) ?? throw new InvalidOperationException($"OR-Tools has no {engine} solver");
         solver.SetTimeLimit((long)(timeLimitSeconds * 1000));
         var inf = double.PositiveInfinity;
@@ -106,7 +109,10 @@ public static class OrToolsSolver
         if (f.IsMixedInteger)
         {
             parameters.SetDoubleParam(MPSolverParameters.DoubleParam.RELATIVE_MIP_GAP, 0);
-            solver.SetSolverSpecificParametersAsString("limits/absgap = 0\n");
+            if (engine == "SCIP")
+            {
+                solver.SetSolverSpecificParametersAsString("limits/absgap = 0\n");
+            }
         }
 
         var status = solver.Solve(parameters);

@@ -18,7 +18,7 @@ public sealed record CheckerOptions
     /// <summary>Alternative optima of α′ checked after the first (each must map to an optimum of α).</summary>
     public int AlternativeOptima { get; init; } = 3;
 
-    public double FeasibilityTolerance { get; init; } = 1e-6;
+    public double FeasibilityTolerance { get; init; } = 1e-5;
 
     /// <summary>Relative tolerance on objective values: |a − b| ≤ tol·(1 + |b|).</summary>
     public double ObjectiveTolerance { get; init; } = 1e-6;
@@ -60,11 +60,11 @@ public static class QuasiKarpChecker
 
         var checkedOptima = 1;
         var random = Seeds.Create(options.Seed, 0xE0);
-        var fix = FixObjective(transformed, b.Objective, options.ObjectiveTolerance);
+        var fix = FixObjective(transformed, b.Objective, options.ObjectiveTolerance * 1e-3);
         for (var k = 0; k < options.AlternativeOptima; k++)
         {
             var direction = new Objective(ObjectiveSense.Minimize,
-                [.. Enumerable.Range(0, transformed.Variables.Count).Select(j => new Term(j, random.NextDouble() * 2 - 1))]);
+                [.. Enumerable.Range(0, transformed.Variables.Count).Select(j => new Term(j, random.Next(-10, 11)))]);
             var alt = OrToolsSolver.Solve(transformed, direction, fix);
             if (!alt.IsOptimal)
             {
