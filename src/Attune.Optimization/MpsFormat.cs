@@ -208,6 +208,16 @@ public static class MpsFormat
             }
 
             var f = Fields(raw, fixedColumns);
+            if (fixedColumns && section is Section.Columns or Section.Rhs or Section.Ranges && f.Count > 0 && f[0].Text.Length == 0)
+            {
+                // Field 1 (columns 2-3) is empty on these lines; in COLUMNS every empty field is padding.
+                f.RemoveAt(0);
+                if (section == Section.Columns)
+                {
+                    f.RemoveAll(x => x.Text.Length == 0);
+                }
+            }
+
             if (f.Count == 0)
             {
                 continue;
@@ -226,7 +236,7 @@ public static class MpsFormat
             switch (section)
             {
                 case Section.ObjSense:
-                    sense = ParseSense(f[0].Text, Error, f[0].Column);
+                    sense = ParseSense(raw.Trim(), Error, raw.Length - raw.TrimStart().Length + 1);
                     break;
                 case Section.Rows:
                 {
@@ -488,13 +498,13 @@ public static class MpsFormat
 
     // ----------------------------------------------------------------------------------- writing
 
-    /// <summary>Writes <paramref name="f"/> as MPS; fixed format needs names of at most 8 characters without spaces.</summary>
+    /// <summary>Writes <paramref name="f"/> as MPS; fixed format needs names of at most 8 characters (spaces allowed), free format names without spaces.</summary>
     public static string Write(Formulation f, bool fixedFormat = false)
     {
         if (fixedFormat)
         {
             var tooLong = f.Variables.Select(v => v.Name).Concat(f.Rows.Select(r => r.Name)).Append(f.Objective.Name)
-                .FirstOrDefault(n => n.Length > 8 || n.Contains(' ', StringComparison.Ordinal));
+                .FirstOrDefault(n => n.Length > 8);
             if (tooLong is not null)
             {
                 throw new ArgumentException($"fixed MPS allows names of at most 8 characters: '{tooLong}'", nameof(f));
@@ -520,7 +530,7 @@ public static class MpsFormat
         }
 
         var objName = f.Objective.Name;
-        sb.Append("NAME          ").Append(fixedFormat ? f.Name.Replace(' ', '_') : f.Name.Replace(' ', '_')).Append('\n');
+        sb.Append("NAME          ").Append(f.Name.Replace(' ', '_')).Append('\n');
         sb.Append("OBJSENSE\n    ").Append(f.Objective.Sense == ObjectiveSense.Maximize ? "MAX" : "MIN").Append('\n');
         sb.Append("ROWS\n");
         sb.Append(Line("N", objName)).Append('\n');

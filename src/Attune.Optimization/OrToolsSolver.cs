@@ -32,7 +32,7 @@ public static class OrToolsSolver
     public static SolveResult Solve(Formulation f, Objective? objective = null, IReadOnlyList<Row>? extraRows = null, double timeLimitSeconds = 60)
     {
         var result = SolveOnce(f, objective ?? f.Objective, extraRows, timeLimitSeconds);
-        if (result.Status == SolveStatus.Failed || (result.Status == SolveStatus.Unbounded && f.IsMixedInteger))
+        if (result.Status != SolveStatus.Optimal)
         {
             // Ambiguous or "infeasible or unbounded": is there any feasible point at all?
             var feasibility = SolveOnce(f, new Objective(ObjectiveSense.Minimize, []), extraRows, timeLimitSeconds);
@@ -41,8 +41,9 @@ public static class OrToolsSolver
                 return result with { Status = SolveStatus.Infeasible };
             }
 
-            if (feasibility.Status == SolveStatus.Optimal && result.Status == SolveStatus.Failed)
+            if (feasibility.Status == SolveStatus.Optimal && result.Status != SolveStatus.Unbounded)
             {
+                // Feasible but without an optimum: unbounded (engines may call that dual infeasible).
                 return result with { Status = SolveStatus.Unbounded };
             }
         }

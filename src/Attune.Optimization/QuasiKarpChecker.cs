@@ -61,10 +61,17 @@ public static class QuasiKarpChecker
         var checkedOptima = 1;
         var random = Seeds.Create(options.Seed, 0xE0);
         var fix = FixObjective(transformed, b.Objective, options.ObjectiveTolerance * 1e-3);
+        var weights = new double[transformed.Variables.Count];
         for (var k = 0; k < options.AlternativeOptima; k++)
         {
-            var direction = new Objective(ObjectiveSense.Minimize,
-                [.. Enumerable.Range(0, transformed.Variables.Count).Select(j => new Term(j, random.Next(-10, 11)))]);
+            // Even k: a fresh random direction (no zero weights); odd k: its opposite, which reaches
+            // the far end of the optimal face.
+            for (var j = 0; j < weights.Length; j++)
+            {
+                weights[j] = k % 2 == 0 ? random.Next(1, 11) * (random.Next(2) == 0 ? -1 : 1) : -weights[j];
+            }
+
+            var direction = new Objective(ObjectiveSense.Minimize, [.. weights.Select((w, j) => new Term(j, w))]);
             var alt = OrToolsSolver.Solve(transformed, direction, fix);
             if (!alt.IsOptimal)
             {
