@@ -140,10 +140,16 @@ public sealed class EquivCommands : ICommandModule
             Description = "Methods (default: equivamap-structural value wl declaration, plus equivamap-llm when --llm is given): " + string.Join(", ", EquivaBench.Methods),
             AllowMultipleArgumentsPerToken = true,
         };
-        var bench = new Command("bench", "Run every method on every pair: correct/total per transformation, LP and MILP apart, and time per pair.") { dataset, methods };
+        var maxVariables = new Option<int?>("--max-variables") { Description = "Only pairs whose two formulations both have fewer variables than this." };
+        var bench = new Command("bench", "Run every method on every pair: correct/total per transformation, LP and MILP apart, and time per pair.") { dataset, methods, maxVariables };
         app.SetAction(bench, async (ctx, ct) =>
         {
             var pairs = EquivaDataset.Load(ctx.Get(dataset)!);
+            if (ctx.Get(maxVariables) is { } limit)
+            {
+                pairs = [.. pairs.Where(p => p.Original.Variables.Count < limit && p.Transformed.Variables.Count < limit)];
+            }
+
             var spec = ctx.LlmSpec;
             IReadOnlyList<string> chosen = ctx.Get(methods) is { Length: > 0 } given
                 ? [.. given.SelectMany(g => g.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))]
