@@ -10,6 +10,9 @@ public enum SolveStatus
     Infeasible,
     Unbounded,
     Failed,
+
+    /// <summary>The time limit ran out before optimality was proved.</summary>
+    LimitReached,
 }
 
 /// <summary>A solve's outcome: status, objective value and a point (when optimal).</summary>
@@ -32,7 +35,7 @@ public static class OrToolsSolver
     public static SolveResult Solve(Formulation f, Objective? objective = null, IReadOnlyList<Row>? extraRows = null, double timeLimitSeconds = 60)
     {
         var result = SolveOnce(f, objective ?? f.Objective, extraRows, timeLimitSeconds);
-        if (result.Status != SolveStatus.Optimal)
+        if (result.Status is not (SolveStatus.Optimal or SolveStatus.LimitReached))
         {
             // Ambiguous or "infeasible or unbounded": is there any feasible point at all?
             var feasibility = SolveOnce(f, new Objective(ObjectiveSense.Minimize, []), extraRows, timeLimitSeconds);
@@ -122,6 +125,7 @@ public static class OrToolsSolver
             OrSolver.ResultStatus.OPTIMAL => SolveStatus.Optimal,
             OrSolver.ResultStatus.INFEASIBLE => SolveStatus.Infeasible,
             OrSolver.ResultStatus.UNBOUNDED => SolveStatus.Unbounded,
+            OrSolver.ResultStatus.FEASIBLE or OrSolver.ResultStatus.NOT_SOLVED => SolveStatus.LimitReached,
             _ => SolveStatus.Failed,
         };
         if (mapped != SolveStatus.Optimal)

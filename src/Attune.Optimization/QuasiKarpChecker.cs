@@ -24,6 +24,9 @@ public sealed record CheckerOptions
     public double ObjectiveTolerance { get; init; } = 1e-6;
 
     public int Seed { get; init; } = Seeds.Default;
+
+    /// <summary>Time limit of each alternative-optimum solve; one that runs out is skipped.</summary>
+    public double AlternativeTimeLimitSeconds { get; init; } = 10;
 }
 
 /// <summary>
@@ -61,6 +64,13 @@ public static class QuasiKarpChecker
         var checkedOptima = 1;
         var random = Seeds.Create(options.Seed, 0xE0);
         var fix = FixObjective(transformed, b.Objective, options.ObjectiveTolerance * 1e-3);
+
+        // Alternatives are sought inside a box around the first optimum: a random direction on an
+        // unbounded optimal face (x = x⁺ − x⁻ lets both parts grow) would otherwise be unbounded, which
+        // a MILP solver may take its whole time limit to prove. Every point found is still an optimum
+        // of α′; the box only limits how far away the alternatives can be.
+        var radius = 100 * (1 + b.X.Select(Math.Abs).DefaultIfEmpty(0).Max());
+        var boxed = transformed.With(variables: [.. transformed.Variables.Select(v => v with { Lower = Math.Max(v.Lower, -radius), Upper = Math.Min(v.Upper, radius) })]);
         var weights = new double[transformed.Variables.Count];
         for (var k = 0; k < options.AlternativeOptima; k++)
         {
@@ -72,7 +82,7 @@ public static class QuasiKarpChecker
             }
 
             var direction = new Objective(ObjectiveSense.Minimize, [.. weights.Select((w, j) => new Term(j, w))]);
-            var alt = OrToolsSolver.Solve(transformed, direction, fix);
+            var alt = OrToolsSolver.Solve(boxed, direction, fix, options.AlternativeTimeLimitSeconds);
             if (!alt.IsOptimal)
             {
                 continue; // an unbounded direction on the optimal face, or numerical trouble: try the next one
@@ -140,7 +150,7 @@ public static class QuasiKarpChecker
                 $"both formulations are {Word(a.Status)}: neither has an optimum, so the definition holds vacuously", null, null, 0);
         }
 
-        if (a.Status == SolveStatus.Failed || b.Status == SolveStatus.Failed)
+        if (a.Status is SolveStatus.Failed or SolveStatus.LimitReached || b.Status is SolveStatus.Failed or SolveStatus.LimitReached)
         {
             return new CheckOutcome(false, "solver-failed", $"the solver did not finish (original: {Word(a.Status)}, transformed: {Word(b.Status)})", null, null, 0);
         }
