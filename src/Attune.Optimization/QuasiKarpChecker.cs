@@ -26,7 +26,7 @@ public sealed record CheckerOptions
     public int Seed { get; init; } = Seeds.Default;
 
     /// <summary>Time limit of each alternative-optimum solve; one that runs out is skipped.</summary>
-    public double AlternativeTimeLimitSeconds { get; init; } = 10;
+    public double AlternativeTimeLimitSeconds { get; init; } = 2;
 }
 
 /// <summary>
@@ -69,7 +69,7 @@ public static class QuasiKarpChecker
         // unbounded optimal face (x = x⁺ − x⁻ lets both parts grow) would otherwise be unbounded, which
         // a MILP solver may take its whole time limit to prove. Every point found is still an optimum
         // of α′; the box only limits how far away the alternatives can be.
-        var radius = 100 * (1 + b.X.Select(Math.Abs).DefaultIfEmpty(0).Max());
+        var radius = 10 * (1 + b.X.Select(Math.Abs).DefaultIfEmpty(0).Max());
         var boxed = transformed.With(variables: [.. transformed.Variables.Select(v => v with { Lower = Math.Max(v.Lower, -radius), Upper = Math.Min(v.Upper, radius) })]);
         var weights = new double[transformed.Variables.Count];
         for (var k = 0; k < options.AlternativeOptima; k++)
