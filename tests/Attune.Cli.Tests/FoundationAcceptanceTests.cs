@@ -76,7 +76,7 @@ public class FoundationAcceptanceTests
         var (code, stdout, stderr) = await CliHarness.Run("repro", "run", "no-such-experiment", "--quick");
         Assert.Equal(2, code);
         Assert.Equal("", stdout);
-        Assert.Equal("error: unknown reproduction 'no-such-experiment'; known: stats-calibration, or 'all'", stderr.Trim());
+        Assert.Equal("error: unknown reproduction 'no-such-experiment'; known: equivamap, stats-calibration, or 'all'", stderr.Trim());
     }
 
     [Fact]
