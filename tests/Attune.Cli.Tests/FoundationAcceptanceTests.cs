@@ -67,6 +67,7 @@ public class FoundationAcceptanceTests
         Assert.StartsWith("error: unknown reproduction 'no-such-experiment'; known: ", line, StringComparison.Ordinal);
         Assert.Contains("stats-calibration", line, StringComparison.Ordinal);
         Assert.Contains("survey-misalignment", line, StringComparison.Ordinal);
+        Assert.Contains("equivamap", line, StringComparison.Ordinal);
         Assert.EndsWith(", or 'all'", line, StringComparison.Ordinal);
     }
 
