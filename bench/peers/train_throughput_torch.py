@@ -119,10 +119,10 @@ def main():
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=3e-4, betas=(0.9, 0.999), eps=1e-8)
-    times = []
+    times, cpu_times = [], []
     for step in range(args.warmup + args.steps):
         ids = torch.randint(0, VOCAB, (batch, seq + 1))
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         logits = model(ids[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
         loss.backward()
@@ -130,12 +130,14 @@ def main():
         opt.step()
         opt.zero_grad(set_to_none=True)
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
         print(f"step {step + 1}: {times[-1]:.2f} s, loss {loss.item():.4f}", file=__import__("sys").stderr, flush=True)
     measured = times[args.warmup:]
     tps = batch * seq * len(measured) / sum(measured)
     print(json.dumps({
         "torch": torch.__version__, "threads": torch.get_num_threads(), "parameters": params,
-        "steps": len(measured), "tokens_per_s": tps, "step_seconds_median": sorted(measured)[len(measured) // 2],
+        "steps": len(measured), "tokens_per_s": tps,
+        "cpu_seconds_per_step_median": sorted(cpu_times[args.warmup:])[len(measured) // 2], "step_seconds_median": sorted(measured)[len(measured) // 2],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "load_average": open("/proc/loadavg").read().strip(),
     }, indent=2))

@@ -46,6 +46,20 @@ public static partial class NativeMemory
         return Environment.WorkingSet;
     }
 
+    /// <summary>Resets the peak resident size that <see cref="PeakResidentBytes"/> reads (Linux: writes 5 to /proc/self/clear_refs), so that a peak can be measured per step.</summary>
+    public static bool ResetPeak()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>The current resident set size, in bytes.</summary>
     public static long ResidentBytes()
     {
