@@ -81,6 +81,8 @@ public static class TrainingThroughput
             rss.Add(NativeMemory.ResidentBytes());
             peaks.Add(NativeMemory.PeakResidentBytes());   // the peak within this step (reset after the last one)
             NativeMemory.ResetPeak();
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"step {m.Step}: {times[^1]:F2} s wall, {cpuTimes[^1]:F2} s CPU, RSS {rss[^1] / 1048576.0:F0} MB, step peak {peaks[^1] / 1048576.0:F0} MB, load {(File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?")}"));
             clock.Restart();
         });
         trainer.Run();

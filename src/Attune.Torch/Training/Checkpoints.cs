@@ -60,7 +60,7 @@ public static partial class Checkpoints
     public const string StateFile = "trainer_state.json";
     public const string RunConfigFile = "run_config.json";
 
-    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     /// <summary>The folder name of the checkpoint after <paramref name="step"/> steps.</summary>
     public static string Name(long step) => "step-" + step.ToString("D8", CultureInfo.InvariantCulture);
