@@ -16,6 +16,12 @@ public class TrainingTests
 {
     private static readonly string[] Words = ["cat", "dog", "sun", "map", "pen", "box", "hat", "cup"];
 
+    /// <summary>
+    /// The tiny models gain nothing from a second thread, and on a shared machine two spinning
+    /// OpenMP threads make every step several times slower: train on one.
+    /// </summary>
+    public TrainingTests() => torch.set_num_threads(1);
+
     private static CharTokenizer Tokenizer() => CharTokenizer.FromAlphabet("abcdefghijklmnopqrstuvwxyz>");
 
     private static CausalLM TinyModel(CharTokenizer tok, string arch = "llama", int seed = 7) =>
