@@ -134,7 +134,7 @@ public sealed class Trainer<TBatch>
     /// <summary>Writes files that belong beside the weights (e.g. the tokenizer) into a model or adapter folder.</summary>
     public Action<string>? WriteExtras { get; init; }
 
-    public int StepsPerEpoch => (_objective.MicroBatchesPerEpoch + _options.GradAccum - 1) / _options.GradAccum;
+    public int StepsPerEpoch => (int)(((long)_objective.MicroBatchesPerEpoch + _options.GradAccum - 1) / _options.GradAccum);
 
     public long TotalSteps => Math.Min((long)StepsPerEpoch * _options.Epochs, _options.MaxSteps ?? long.MaxValue);
 
@@ -272,8 +272,8 @@ public sealed class Trainer<TBatch>
     {
         var epoch = (int)(step / StepsPerEpoch);
         var group = (int)(step % StepsPerEpoch);
-        var first = group * _options.GradAccum;
-        return (epoch, first, Math.Min(_objective.MicroBatchesPerEpoch, first + _options.GradAccum));
+        var first = (int)Math.Min(int.MaxValue, (long)group * _options.GradAccum);
+        return (epoch, first, (int)Math.Min(_objective.MicroBatchesPerEpoch, (long)first + _options.GradAccum));
     }
 
     private double RunEvaluation()
