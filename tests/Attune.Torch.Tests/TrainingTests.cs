@@ -11,7 +11,15 @@ using static TorchSharp.torch;
 
 namespace Attune.Torch.Tests;
 
+/// <summary>
+/// Torch's random generator is process-wide: tests that compare seeded runs bit for bit must not
+/// share the process with tests drawing random numbers at the same time.
+/// </summary>
+[CollectionDefinition("Training", DisableParallelization = true)]
+public sealed class TrainingCollection;
+
 /// <summary>Training primitives: AdamW, schedules, clipping, accumulation, checkpoints and resume, SFT.</summary>
+[Collection("Training")]
 public class TrainingTests
 {
     private static readonly string[] Words = ["cat", "dog", "sun", "map", "pen", "box", "hat", "cup"];
