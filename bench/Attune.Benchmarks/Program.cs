@@ -5,23 +5,26 @@ namespace Attune.Benchmarks;
 public static class Program
 {
     /// <summary>
-    /// A few timed programs run by name: <c>-- interaction [...]</c> (the interaction simulator) and
-    /// <c>-- generation [...]</c> (generation throughput, see <see cref="GenerationBenchmark"/>);
+    /// A few timed programs run by name: <c>-- interaction [...]</c> (the interaction simulator),
+    /// <c>-- generation [...]</c> (generation throughput, see <see cref="GenerationBenchmark"/>) and
+    /// <c>-- train-throughput [--steps N] [--threads N]</c> (training throughput; one run takes minutes);
     /// anything else goes to BenchmarkDotNet's switcher, e.g. <c>-- --filter '*Permutation*'</c>.
     /// </summary>
-    public static void Main(string[] args)
+    public static int Main(string[] args)
     {
         switch (args.Length > 0 ? args[0] : "")
         {
             case "interaction":
                 InteractionBenchmark.Run(args);
-                return;
+                return 0;
             case "generation":
                 GenerationBenchmark.Run(args[1..]);
-                return;
+                return 0;
+            case "train-throughput":
+                return TrainingThroughput.Run(args[1..]);
             default:
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
-                return;
+                return 0;
         }
     }
 }
