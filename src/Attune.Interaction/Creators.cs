@@ -21,6 +21,35 @@ public abstract class CreatorModel
 
     /// <summary>Moves the creators' content (and calls <see cref="World.ItemsChanged"/> when it did).</summary>
     public abstract void Step(World world, StepRecord record, ulong key);
+
+    /// <summary>
+    /// <paramref name="count"/> unit directions creators may move to, flattened [count × d]: the
+    /// first half are users' preferences (where there are that many users), the rest Gaussian draws.
+    /// </summary>
+    protected static float[] CandidateDirections(World world, int count, StreamRng rng)
+    {
+        var d = world.Dimension;
+        var directions = new float[count * d];
+        for (var c = 0; c < count; c++)
+        {
+            var v = directions.AsSpan(c * d, d);
+            if (c < world.UserCount && c < count / 2)
+            {
+                world.Preference(c).CopyTo(v);
+            }
+            else
+            {
+                for (var k = 0; k < d; k++)
+                {
+                    v[k] = (float)rng.NextGaussian();
+                }
+            }
+
+            VectorOps.Normalize(v);
+        }
+
+        return directions;
+    }
 }
 
 /// <summary>How creators in an exposure game move.</summary>
@@ -69,26 +98,7 @@ public sealed class ExposureGame(double temperature, CreatorDynamics dynamics, d
         }
 
         world.ItemsChanged();
-        var d = world.Dimension;
-        _candidates = new float[Candidates * d];
-        var rng = StreamRng.For(key, -1, 1);
-        for (var c = 0; c < Candidates; c++)
-        {
-            var v = _candidates.AsSpan(c * d, d);
-            if (c < world.UserCount && c < Candidates / 2)
-            {
-                world.Preference(c).CopyTo(v);
-            }
-            else
-            {
-                for (var k = 0; k < d; k++)
-                {
-                    v[k] = (float)rng.NextGaussian();
-                }
-            }
-
-            VectorOps.Normalize(v);
-        }
+        _candidates = CandidateDirections(world, Candidates, StreamRng.For(key, -1, 1));
 
         ComputeExposure(world, Profits, null);
     }
@@ -243,27 +253,8 @@ public sealed class SupplySideCompetition(double costScale, double costExponent,
     public override void Initialize(World world, ulong key)
     {
         base.Initialize(world, key);
-        var d = world.Dimension;
-        _directions = new float[Candidates * d];
+        _directions = CandidateDirections(world, Candidates, StreamRng.For(key, -1, 2));
         _bestOther = new double[world.UserCount];
-        var rng = StreamRng.For(key, -1, 2);
-        for (var c = 0; c < Candidates; c++)
-        {
-            var v = _directions.AsSpan(c * d, d);
-            if (c < world.UserCount && c < Candidates / 2)
-            {
-                world.Preference(c).CopyTo(v);
-            }
-            else
-            {
-                for (var k = 0; k < d; k++)
-                {
-                    v[k] = (float)rng.NextGaussian();
-                }
-            }
-
-            VectorOps.Normalize(v);
-        }
 
         ComputeProfits(world);
     }
