@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Attune.Core.Errors;
+using Attune.Core.IO;
 
 namespace Attune.Surveys.Data;
 
@@ -58,16 +59,7 @@ public static class OpinionQaReader
         foreach (var file in files)
         {
             string attribute = Path.GetFileName(file)[..^"_data.json".Length];
-            JsonDocument doc;
-            try
-            {
-                doc = JsonDocument.Parse(File.ReadAllText(file, Encoding.UTF8));
-            }
-            catch (JsonException ex)
-            {
-                throw new AttuneInputException($"not valid JSON ({ex.Message})", file, (ex.LineNumber ?? 0) + 1, inner: ex);
-            }
-            using (doc)
+            using (var doc = JsonFile.Parse(file))
             {
                 if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new AttuneInputException("expected an object {question: {group: counts}}", file, 1);
                 foreach (var q in doc.RootElement.EnumerateObject())

@@ -163,23 +163,16 @@ public sealed class ChatTemplate
             return null;
         }
 
-        try
+        using var doc = Core.IO.JsonFile.Parse(config);
+        if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("chat_template", out var t))
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(config));
-            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("chat_template", out var t))
+            // A string, or a list of {name, template} (the default one first).
+            return t.ValueKind switch
             {
-                // A string, or a list of {name, template} (the default one first).
-                return t.ValueKind switch
-                {
-                    JsonValueKind.String => t.GetString(),
-                    JsonValueKind.Array => string.Concat(t.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Object && e.TryGetProperty("template", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : "")),
-                    _ => null,
-                };
-            }
-        }
-        catch (JsonException ex)
-        {
-            throw new AttuneInputException($"not valid JSON ({ex.Message.Split(". ")[0]})", config);
+                JsonValueKind.String => t.GetString(),
+                JsonValueKind.Array => string.Concat(t.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Object && e.TryGetProperty("template", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : "")),
+                _ => null,
+            };
         }
 
         return null;
