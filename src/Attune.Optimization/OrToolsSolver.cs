@@ -31,6 +31,21 @@ public static class OrToolsSolver
     /// <summary>The OR-Tools engine for mixed-integer programs.</summary>
     public static string MilpEngine { get; set; } = "CBC";
 
+    /// <summary>
+    /// The engine a MILP solve falls back to when <see cref="MilpEngine"/> runs out of its share of the
+    /// time limit (null: no fallback). CBC is fast on small MILPs but can stall on formulations whose
+    /// integer variables are split as x = x⁺ − x⁻ (unbounded, symmetric pairs its branching cannot
+    /// close); SCIP solves those in well under a second.
+    /// </summary>
+    public static string? MilpFallbackEngine { get; set; } = "SCIP";
+
+    /// <summary>
+    /// The most time <see cref="MilpEngine"/> gets when a fallback is set (at most half the solve's
+    /// limit); the fallback gets the rest. On the generated instances CBC either proves optimality
+    /// within milliseconds or stalls for good.
+    /// </summary>
+    public static double PrimaryLimitSeconds { get; set; } = 1;
+
     /// <summary>Solves <paramref name="f"/>; with <paramref name="objective"/>, optimises that one instead; <paramref name="extraRows"/> are added.</summary>
     public static SolveResult Solve(Formulation f, Objective? objective = null, IReadOnlyList<Row>? extraRows = null, double timeLimitSeconds = 60)
     {
@@ -56,7 +71,30 @@ public static class OrToolsSolver
 
     private static SolveResult SolveOnce(Formulation f, Objective objective, IReadOnlyList<Row>? extraRows, double timeLimitSeconds)
     {
-        var engine = f.IsMixedInteger ? MilpEngine : "GLOP";
+        if (!f.IsMixedInteger)
+        {
+            return SolveWith("GLOP", f, objective, extraRows, timeLimitSeconds);
+        }
+
+        var fallback = MilpFallbackEngine;
+        if (fallback is null || string.Equals(fallback, MilpEngine, StringComparison.OrdinalIgnoreCase))
+        {
+            return SolveWith(MilpEngine, f, objective, extraRows, timeLimitSeconds);
+        }
+
+        var primary = Math.Min(PrimaryLimitSeconds, timeLimitSeconds / 2);
+        var first = SolveWith(MilpEngine, f, objective, extraRows, primary);
+        if (first.Status != SolveStatus.LimitReached)
+        {
+            return first;
+        }
+
+        var second = SolveWith(fallback, f, objective, extraRows, timeLimitSeconds - primary);
+        return second with { Engine = $"{MilpEngine}->{fallback}" };
+    }
+
+    private static SolveResult SolveWith(string engine, Formulation f, Objective objective, IReadOnlyList<Row>? extraRows, double timeLimitSeconds)
+    {
         using var solver = OrSolver.CreateSolver(engine) ?? throw new InvalidOperationException($"OR-Tools has no {engine} solver");
         solver.SetTimeLimit((long)(timeLimitSeconds * 1000));
         var inf = double.PositiveInfinity;

@@ -150,9 +150,16 @@ public static class QuasiKarpChecker
                 $"both formulations are {Word(a.Status)}: neither has an optimum, so the definition holds vacuously", null, null, 0);
         }
 
-        if (a.Status is SolveStatus.Failed or SolveStatus.LimitReached || b.Status is SolveStatus.Failed or SolveStatus.LimitReached)
+        if (a.Status is SolveStatus.Failed || b.Status is SolveStatus.Failed)
         {
-            return new CheckOutcome(false, "solver-failed", $"the solver did not finish (original: {Word(a.Status)}, transformed: {Word(b.Status)})", null, null, 0);
+            return new CheckOutcome(false, "solver-failed", $"the solver failed (original: {Word(a.Status)}, transformed: {Word(b.Status)}); equivalence was not decided", null, null, 0);
+        }
+
+        if (a.Status is SolveStatus.LimitReached || b.Status is SolveStatus.LimitReached)
+        {
+            return new CheckOutcome(false, "undecided",
+                $"the solver ran out of time before proving optimality (original: {Word(a.Status)}, transformed: {Word(b.Status)}); equivalence was not decided, which is not evidence against it",
+                a.IsOptimal ? a.Objective : null, null, 0);
         }
 
         return a.IsOptimal
