@@ -32,6 +32,10 @@ internal sealed class ParticipantCache(StudyStore store)
         public ParticipantState? State { get; set; }
     }
 
+    /// <summary>Starts the cached state of a participant this process has just created (and committed).</summary>
+    public void Add(string token, ParticipantState state) =>
+        _entries.TryAdd(StudyStore.HashToken(token), new Entry { State = state });
+
     /// <summary>Runs <paramref name="action"/> on the participant's state under their lock; null state means an unknown token.</summary>
     public async Task<T> WithAsync<T>(string token, Func<ParticipantState?, Task<T>> action, CancellationToken ct)
     {

@@ -291,7 +291,15 @@ public static partial class StudyServer
         {
             var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
             var participant = await store.CreateParticipantAsync(config, token, ids, ct);
-            return participant is null ? null : (token, participant);
+            if (participant is null)
+            {
+                return null;
+            }
+
+            // A new participant has no ratings or choices: start their cached state now rather than
+            // reading the three empty queries back on their first request.
+            cache.Add(token, new ParticipantState(participant, [], []));
+            return (token, participant);
         }
 
         Task<(int Status, string? Message, NextView? View)> SubmitAsync(string token, int? round, string? itemId, int? rating, string? arm, CancellationToken ct) =>

@@ -31,6 +31,9 @@ public sealed class StudyStore : IAsyncDisposable
     private readonly Channel<WriteOp> _writes = Channel.CreateUnbounded<WriteOp>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writer;
 
+    /// <summary>Participants per condition, owned by the writer loop; null until read from the database.</summary>
+    private Dictionary<string, int>? _conditionCounts;
+
     private StudyStore(DbDataSource source, bool sqlite)
     {
         _source = source;
@@ -39,7 +42,13 @@ public sealed class StudyStore : IAsyncDisposable
     }
 
     /// <summary>One write: runs inside the batch's transaction; its task completes after the commit.</summary>
-    private sealed record WriteOp(Func<DbConnection, DbTransaction, Task<object?>> Run, TaskCompletionSource<object?> Done);
+    private sealed record WriteOp(Func<DbConnection, DbTransaction, Task<object?>> Run, TaskCompletionSource<object?> Done)
+    {
+        /// <summary>Set for a rating: on PostgreSQL a batch's ratings are written by one statement.</summary>
+        public RatingWrite? Rating { get; init; }
+    }
+
+    private sealed record RatingWrite(string Participant, RatingRecord Rating, bool Completes);
 
     public string Kind => _sqlite ? "sqlite" : "postgres";
 
@@ -118,28 +127,35 @@ public sealed class StudyStore : IAsyncDisposable
 
     /// <summary>
     /// Creates a participant in the condition with the lowest filled share among those with free
-    /// slots (ties by a random draw); null when every slot is taken. Serialised so slots are never overbooked.
+    /// slots (ties by a random draw); null when every slot is taken. Joins run one at a time in the
+    /// single writer, so slots are never overbooked (by this process: one server process per study
+    /// database is assumed, as for the participant cache).
     /// </summary>
     public async Task<ParticipantRecord?> CreateParticipantAsync(StudyConfig config, string token, PlatformIds ids, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(ids);
-        return await EnqueueAsync<ParticipantRecord?>(batched: true, async (conn, tx) =>
+        return await EnqueueAsync<ParticipantRecord?>(async (conn, tx) =>
         {
-            if (!_sqlite)
+            // Joins run one at a time in the writer, so the counts read once from the database are
+            // kept up to date here; a failed batch forgets them (see WriteLoopAsync) and they are
+            // read again. (Counting every join would scan the whole participants table each time.)
+            if (_conditionCounts is null)
             {
-                await ExecAsync(conn, "SELECT pg_advisory_xact_lock(80801)", ct, tx);
+                var loaded = new Dictionary<string, int>(StringComparer.Ordinal);
+                await using (var cmd = Command(conn, "SELECT condition, COUNT(*) FROM participants GROUP BY condition", tx))
+                await using (var reader = await cmd.ExecuteReaderAsync(ct))
+                {
+                    while (await reader.ReadAsync(ct))
+                    {
+                        loaded[reader.GetString(0)] = Convert.ToInt32(reader.GetValue(1), CultureInfo.InvariantCulture);
+                    }
+                }
+
+                _conditionCounts = loaded;
             }
 
-            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
-            await using (var cmd = Command(conn, "SELECT condition, COUNT(*) FROM participants GROUP BY condition", tx))
-            await using (var reader = await cmd.ExecuteReaderAsync(ct))
-            {
-                while (await reader.ReadAsync(ct))
-                {
-                    counts[reader.GetString(0)] = Convert.ToInt32(reader.GetValue(1), CultureInfo.InvariantCulture);
-                }
-            }
+            var counts = _conditionCounts;
 
             var open = config.Conditions.Where(c => counts.GetValueOrDefault(c.Name) < c.Slots).ToList();
             if (open.Count == 0)
@@ -172,6 +188,7 @@ public sealed class StudyStore : IAsyncDisposable
                 await cmd.ExecuteNonQueryAsync(ct);
             }
 
+            counts[condition] = counts.GetValueOrDefault(condition) + 1;
             return participant;
         }, ct);
     }
@@ -236,7 +253,13 @@ public sealed class StudyStore : IAsyncDisposable
     public async Task<RatingRecord> AddRatingAsync(string participant, RatingRecord rating, bool completes, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(rating);
-        return await EnqueueAsync((conn, tx) => InsertRatingAsync(conn, tx, participant, rating, completes, CancellationToken.None), ct);
+        var op = new WriteOp(async (conn, tx) => await InsertRatingAsync(conn, tx, participant, rating, completes, CancellationToken.None),
+            new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously))
+        {
+            Rating = new RatingWrite(participant, rating, completes),
+        };
+        await _writes.Writer.WriteAsync(op, ct);
+        return (RatingRecord)(await op.Done.Task)!;
     }
 
     /// <summary>
@@ -267,6 +290,7 @@ public sealed class StudyStore : IAsyncDisposable
 #pragma warning disable CA1031 // failures are handed to the waiting requests
             catch (Exception) when (batch.Count > 1)
             {
+                _conditionCounts = null;
                 foreach (var op in batch)
                 {
                     try
@@ -275,12 +299,14 @@ public sealed class StudyStore : IAsyncDisposable
                     }
                     catch (Exception ex)
                     {
+                        _conditionCounts = null;
                         op.Done.TrySetException(ex);
                     }
                 }
             }
             catch (Exception ex)
             {
+                _conditionCounts = null;
                 batch[0].Done.TrySetException(ex);
             }
 #pragma warning restore CA1031
@@ -292,34 +318,121 @@ public sealed class StudyStore : IAsyncDisposable
         await using var conn = await OpenAsync(CancellationToken.None, write: true);
         await using var tx = await conn.BeginTransactionAsync();
         var results = new object?[batch.Count];
+        var ratings = new List<int>();
         for (var i = 0; i < batch.Count; i++)
         {
+            if (!_sqlite && batch[i].Rating is not null && batch.Count > 1)
+            {
+                ratings.Add(i); // below, all in one statement
+                continue;
+            }
+
             results[i] = await batch[i].Run(conn, tx);
+        }
+
+        if (ratings.Count > 0)
+        {
+            var stored = await InsertRatingsAsync((NpgsqlConnection)conn, (NpgsqlTransaction)tx, [.. ratings.Select(i => batch[i].Rating!)]);
+            for (var k = 0; k < ratings.Count; k++)
+            {
+                results[ratings[k]] = stored[k];
+            }
         }
 
         await tx.CommitAsync();
         return results;
     }
 
-    private Task<T> EnqueueAsync<T>(Func<DbConnection, DbTransaction, Task<T>> write, CancellationToken ct) => EnqueueAsync(batched: false, write, ct);
-
     /// <summary>
-    /// Runs a write: on SQLite always through the single group-commit writer; on PostgreSQL in its
-    /// own transaction, except joins (<paramref name="batched"/>), which queue so that a burst of
-    /// joins takes one connection and one slot-assignment lock per batch.
+    /// PostgreSQL: a batch's ratings in one round trip (one multi-row insert from arrays), then the
+    /// rounds that were already stored read back, then the completions marked. Same semantics as
+    /// <see cref="InsertRatingAsync"/> one at a time; a batch never holds two writes of one
+    /// participant, whose requests are serialised by the participant cache.
     /// </summary>
-    private async Task<T> EnqueueAsync<T>(bool batched, Func<DbConnection, DbTransaction, Task<T>> write, CancellationToken ct)
+    private static async Task<RatingRecord[]> InsertRatingsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RatingWrite[] writes)
     {
-        if (!_sqlite && !batched)
+        var result = new RatingRecord[writes.Length];
+        var inserted = new HashSet<(string, int)>();
+        await using (var cmd = new NpgsqlCommand("""
+            INSERT INTO ratings (participant, round, arm, item_id, rating, submitted_at)
+            SELECT * FROM unnest(@p, @round, @arm, @item, @rating, @at)
+            ON CONFLICT (participant, round) DO NOTHING
+            RETURNING participant, round
+            """, conn, tx))
         {
-            // PostgreSQL takes concurrent writers and merges their WAL flushes itself: one transaction per write.
-            await using var conn = await OpenAsync(ct, write: true);
-            await using var tx = await conn.BeginTransactionAsync(ct);
-            var result = await write(conn, tx);
-            await tx.CommitAsync(ct);
-            return result;
+            cmd.Parameters.AddWithValue("p", writes.Select(w => w.Participant).ToArray());
+            cmd.Parameters.AddWithValue("round", writes.Select(w => w.Rating.Round).ToArray());
+            cmd.Parameters.AddWithValue("arm", writes.Select(w => w.Rating.Arm).ToArray());
+            cmd.Parameters.AddWithValue("item", writes.Select(w => w.Rating.ItemId).ToArray());
+            cmd.Parameters.AddWithValue("rating", writes.Select(w => w.Rating.Rating).ToArray());
+            cmd.Parameters.AddWithValue("at", writes.Select(w => Time(w.Rating.SubmittedAt)).ToArray());
+            await using var r = await cmd.ExecuteReaderAsync();
+            while (await r.ReadAsync())
+            {
+                inserted.Add((r.GetString(0), r.GetInt32(1)));
+            }
         }
 
+        var missing = new List<int>();
+        for (var k = 0; k < writes.Length; k++)
+        {
+            if (inserted.Contains((writes[k].Participant, writes[k].Rating.Round)))
+            {
+                result[k] = writes[k].Rating;
+            }
+            else
+            {
+                missing.Add(k);
+            }
+        }
+
+        if (missing.Count > 0)
+        {
+            // Rounds stored before: hand back what is stored.
+            var storedRows = new Dictionary<(string, int), RatingRecord>();
+            await using (var cmd = new NpgsqlCommand("""
+                SELECT r.participant, r.round, r.arm, r.item_id, r.rating, r.submitted_at
+                FROM ratings r JOIN unnest(@p, @round) AS k(participant, round) ON r.participant = k.participant AND r.round = k.round
+                """, conn, tx))
+            {
+                cmd.Parameters.AddWithValue("p", missing.Select(k => writes[k].Participant).ToArray());
+                cmd.Parameters.AddWithValue("round", missing.Select(k => writes[k].Rating.Round).ToArray());
+                await using var r = await cmd.ExecuteReaderAsync();
+                while (await r.ReadAsync())
+                {
+                    storedRows[(r.GetString(0), r.GetInt32(1))] = new RatingRecord(r.GetInt32(1), r.GetString(2), r.GetString(3), r.GetInt32(4), ParseTime(r.GetString(5)));
+                }
+            }
+
+            foreach (var k in missing)
+            {
+                result[k] = storedRows[(writes[k].Participant, writes[k].Rating.Round)];
+            }
+        }
+
+        var completing = writes.Where(w => w.Completes).ToArray();
+        if (completing.Length > 0)
+        {
+            await using var done = new NpgsqlCommand("""
+                UPDATE participants SET completed_at = v.at FROM unnest(@p, @at) AS v(id, at)
+                WHERE participants.id = v.id AND participants.completed_at IS NULL
+                """, conn, tx);
+            done.Parameters.AddWithValue("p", completing.Select(w => w.Participant).ToArray());
+            done.Parameters.AddWithValue("at", completing.Select(w => Time(w.Rating.SubmittedAt)).ToArray());
+            await done.ExecuteNonQueryAsync();
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Runs a write through the single group-commit writer (SQLite and PostgreSQL alike): writes
+    /// that arrive together share one transaction and one commit, and each is acknowledged only
+    /// after that commit. On PostgreSQL this replaced one transaction per write, whose commits
+    /// (one WAL flush each, plus a connection per request) made the store 3–5× slower.
+    /// </summary>
+    private async Task<T> EnqueueAsync<T>(Func<DbConnection, DbTransaction, Task<T>> write, CancellationToken ct)
+    {
         var op = new WriteOp(async (conn, tx) => await write(conn, tx), new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously));
         await _writes.Writer.WriteAsync(op, ct);
         return (T)(await op.Done.Task)!;
@@ -447,6 +560,7 @@ public sealed class StudyStore : IAsyncDisposable
         await EnqueueAsync(async (conn, tx) =>
         {
             await ExecAsync(conn, "DELETE FROM ratings; DELETE FROM choices; DELETE FROM participants;", ct, tx);
+            _conditionCounts = null;
             return 0;
         }, ct);
 

@@ -183,4 +183,44 @@ public class SecurityTests
         using var full = await server.Client.PostAsJsonAsync("/api/participants", new { });
         Assert.Equal(HttpStatusCode.Conflict, full.StatusCode);
     }
+
+    [Fact]
+    public async Task Concurrent_joins_never_overbook_and_a_restarted_server_counts_the_stored_participants()
+    {
+        var dir = TestEnvironment.TempDir();
+        var db = "sqlite:" + Path.Combine(dir, "study.db");
+        var config = TestEnvironment.Demo(c => c.Conditions =
+            [new ConditionConfig { Name = "blocked", Slots = 7 }, new ConditionConfig { Name = "cyclic", Slots = 5 }]);
+        config.JoinRateLimitPerMinute = 1000;
+        await using (var server = await RunningServer.StartAsync(config, db))
+        {
+            var replies = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => server.Client.PostAsJsonAsync("/api/participants", new { })));
+            Assert.All(replies, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
+            foreach (var r in replies)
+            {
+                r.Dispose();
+            }
+        }
+
+        // A new process on the same database: the counts come from the stored participants.
+        await using (var again = await RunningServer.StartAsync(config, db))
+        {
+            var replies = await Task.WhenAll(Enumerable.Range(0, 30).Select(_ => again.Client.PostAsJsonAsync("/api/participants", new { })));
+            Assert.Equal(4, replies.Count(r => r.StatusCode == HttpStatusCode.Created));
+            Assert.Equal(26, replies.Count(r => r.StatusCode == HttpStatusCode.Conflict));
+            foreach (var r in replies)
+            {
+                r.Dispose();
+            }
+
+            using var export = await again.Client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/api/admin/progress")
+            {
+                Headers = { Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", RunningServer.AdminToken) },
+            });
+            var progress = System.Text.Json.JsonDocument.Parse(await export.Content.ReadAsStringAsync()).RootElement;
+            Assert.Equal(12, progress.GetProperty("joined").GetInt32());
+            Assert.All(progress.GetProperty("conditions").EnumerateArray(),
+                c => Assert.Equal(c.GetProperty("slots").GetInt32(), c.GetProperty("joined").GetInt32()));
+        }
+    }
 }
