@@ -28,6 +28,7 @@ public static class TrainingThroughput
         var steps = Arg("--steps", 100);
         var threads = Arg("--threads", 2);
         var warmup = Arg("--warmup", 3);
+        var trimEvery = Arg("--trim-every", new TrainerOptions().TrimEvery);
         const int batch = 8, seq = 256;
         set_num_threads(threads);
         Console.Error.WriteLine($"threads {get_num_threads()}, steps {steps} (+{warmup} warm-up), batch {batch} x {seq}");
@@ -54,6 +55,12 @@ public static class TrainingThroughput
 
             return ids;
         });
+        if (args.Contains("--parts"))
+        {
+            ProfileParts(config);
+            return 0;
+        }
+
         if (args.Contains("--profile"))
         {
             Profile(model, objective);
@@ -70,7 +77,7 @@ public static class TrainingThroughput
         NativeMemory.ResetPeak();
         var trainer = new Trainer<long[,]>(model, objective, new TrainerOptions
         {
-            MaxSteps = warmup + steps, LearningRate = 3e-4, WarmupSteps = 10, Schedule = ScheduleKind.Cosine, MaxGradNorm = 1.0, LogEvery = 10, KeepCheckpoints = 1,
+            MaxSteps = warmup + steps, LearningRate = 3e-4, WarmupSteps = 10, Schedule = ScheduleKind.Cosine, MaxGradNorm = 1.0, LogEvery = 10, KeepCheckpoints = 1, TrimEvery = trimEvery,
         }, output, progress: Console.Error);
         trainer.Hooks.Add(m =>
         {
@@ -104,6 +111,7 @@ public static class TrainingThroughput
             parameters,
             matmul_parameters = matmulParameters,
             threads = get_num_threads(),
+            trim_every = trimEvery,
             batch,
             seq,
             steps = measured.Count,
@@ -204,6 +212,81 @@ public static class TrainingThroughput
             NativeMemory.Trim();
             Console.Error.WriteLine($"forward (no grad) {forward:F3} s, forward+backward {backward:F3} s, clip {clip:F3} s, AdamW {adam:F3} s, trim {sw.Elapsed.TotalSeconds:F3} s");
         }
+    }
+
+    /// <summary>Forward + backward time of the model's parts against their matmul FLOPs.</summary>
+    private static void ProfileParts(ModelConfig config)
+    {
+        const int b = 8, t = 256;
+        var e = config.HiddenSize;
+        var rope = new RotaryEmbedding(config.HeadDim, config.Rope);
+        using var positions = arange(t).unsqueeze(0).expand(b, t);
+        var (cos, sin) = rope.Tables(positions, CPU, ScalarType.Float32);
+        using var layer = new DecoderLayer(config);
+        using var head = new Projection(e, config.VocabSize, false);
+        void Time(string name, double gflop, Func<Tensor> run)
+        {
+            for (var w = 0; w < 2; w++)
+            {
+                using var s0 = NewDisposeScope();
+                run().backward();
+            }
+
+            var sw = Stopwatch.StartNew();
+            const int reps = 5;
+            for (var i = 0; i < reps; i++)
+            {
+                using var s1 = NewDisposeScope();
+                run().backward();
+            }
+
+            var sec = sw.Elapsed.TotalSeconds / reps;
+            Console.Error.WriteLine($"{name}: {sec * 1000:F1} ms, {gflop / sec:F1} GFLOP/s");
+        }
+
+        using var x = randn(b, t, e).requires_grad_(true);
+        using var gy = randn(b, t, e);
+        var layerFlops = 3.0 * 2 * b * t * ((2.0 * e * e) + (2.0 * e * config.NumKeyValueHeads * config.HeadDim) + (3.0 * e * config.IntermediateSize)) / 1e9
+            + (3.0 * 4 * b * t * t * config.NumHeads * config.HeadDim / 1e9);
+        Time("decoder layer fwd+bwd", layerFlops, () => (layer.Forward(x, cos, sin, null, null, 0) * gy).sum());
+        NativeMemory.ConfigureForTraining();
+        Time("decoder layer fwd+bwd (allocator thresholds fixed)", layerFlops, () => (layer.Forward(x, cos, sin, null, null, 0) * gy).sum());
+        var attnOnlyFlops = 3.0 * 4 * b * t * t * config.NumHeads * config.HeadDim / 1e9;
+        using var q = randn(b, config.NumHeads, t, config.HeadDim).requires_grad_(true);
+        using var k = randn(b, config.NumHeads, t, config.HeadDim).requires_grad_(true);
+        using var v = randn(b, config.NumHeads, t, config.HeadDim).requires_grad_(true);
+        Time("sdpa causal fwd+bwd", attnOnlyFlops, () => nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true).sum());
+        using var up = randn(config.IntermediateSize, e).requires_grad_(true);
+        Time("linear 384->1024 fwd+bwd", 3.0 * 2 * b * t * e * config.IntermediateSize / 1e9, () => nn.functional.linear(x, up).sum());
+        using var kw = randn(config.NumKeyValueHeads * config.HeadDim, e).requires_grad_(true);
+        Time("linear 384->128 fwd+bwd", 3.0 * 2 * b * t * e * config.NumKeyValueHeads * config.HeadDim / 1e9, () => nn.functional.linear(x, kw).sum());
+        using var qkv = randn(e + (2 * config.NumKeyValueHeads * config.HeadDim), e).requires_grad_(true);
+        Time("linear 384->640 fwd+bwd", 3.0 * 2 * b * t * e * (e + (2 * config.NumKeyValueHeads * config.HeadDim)) / 1e9, () => nn.functional.linear(x, qkv).sum());
+        using var x2 = randn(b, t - 1, e).requires_grad_(true);
+        using var target = randint(0, config.VocabSize, [b * (t - 1)]);
+        var headFlops = 3.0 * 2 * b * (t - 1) * e * config.VocabSize / 1e9;
+        Time("lm_head + cross-entropy fwd+bwd", headFlops, () => nn.functional.cross_entropy(head.forward(x2).reshape(-1, config.VocabSize), target, reduction: nn.Reduction.Sum));
+        Time("lm_head only fwd+bwd", headFlops, () => head.forward(x2).sum());
+        foreach (var chunks in new[] { 2, 4, 8 })
+        {
+            Time($"lm_head + cross-entropy in {chunks} chunks fwd+bwd", headFlops, () =>
+            {
+                var rows = x2.reshape(-1, e).chunk(chunks);
+                var targets = target.chunk(chunks);
+                Tensor? total = null;
+                for (var c = 0; c < chunks; c++)
+                {
+                    var l = nn.functional.cross_entropy(head.forward(rows[c]), targets[c], reduction: nn.Reduction.Sum);
+                    total = total is null ? l : total + l;
+                }
+
+                return total!;
+            });
+        }
+        using var norm = new RmsNorm(e, 1e-6);
+        Time("rmsnorm fwd+bwd", 0, () => (norm.forward(x) * gy).sum());
+        using var qr = randn(b, t, config.NumHeads, config.HeadDim).requires_grad_(true);
+        Time("rope(q) fwd+bwd", 0, () => RotaryEmbedding.Apply(qr.transpose(1, 2), cos, sin).sum());
     }
 
     /// <summary>float32 GEMM rate: 2 · n³ flops per 2048×2048 matmul, best of three timed loops.</summary>

@@ -341,4 +341,29 @@ public class TrainingTests
         var other = new Trainer<IReadOnlyList<SequencePair>>(model, new SftObjective(train, 2, 2), new TrainerOptions { MaxSteps = 2, Seed = 2, Resume = true }, run);
         Assert.Throws<AttuneInputException>(() => other.Run());
     }
+
+    [Fact]
+    public void The_chunked_output_loss_equals_one_cross_entropy_with_the_same_gradients()
+    {
+        var tok = Tokenizer();
+        using var model = TinyModel(tok);
+        using var scope = NewDisposeScope();
+        var ids = randint(0, tok.VocabSize, [3, 9], dtype: ScalarType.Int64, generator: new Generator(11));
+        var hidden = model.Hidden(ids[.., ..^1]);
+        var flat = hidden.reshape(-1, hidden.shape[2]);                  // 24 rows
+        var targets = ids[.., 1..].reshape(-1);
+
+        var whole = nn.functional.cross_entropy(model.Forward(ids[.., ..^1]).reshape(-1, tok.VocabSize), targets, reduction: nn.Reduction.Sum);
+        var wholeGrads = autograd.grad([whole], [.. model.parameters()], retain_graph: true);
+        // 5 rows' logits per chunk at most: chunks of 4, 4, …; every row counted once.
+        var chunked = CausalLmObjective.ChunkedCrossEntropySum(model, flat, targets, 5L * tok.VocabSize * 4);
+        var chunkedGrads = autograd.grad([chunked], [.. model.parameters()]);
+
+        Assert.Equal(whole.item<float>(), chunked.item<float>(), 3);
+        Assert.True(whole.item<float>() > 1);
+        for (var i = 0; i < wholeGrads.Count; i++)
+        {
+            Assert.True(allclose(wholeGrads[i], chunkedGrads[i], rtol: 1e-4, atol: 1e-6), $"gradient {i} differs");
+        }
+    }
 }

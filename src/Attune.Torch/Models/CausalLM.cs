@@ -51,6 +51,9 @@ public sealed class CausalLM : nn.Module
         return lm_head.forward(Hidden(ids, attentionMask, positions, cache)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>The output head: logits [..., V] for final hidden states [..., E].</summary>
+    public Tensor Head(Tensor hidden) => lm_head.forward(hidden);
+
     /// <summary>The final hidden states [B, T, E] (before the output head).</summary>
     public Tensor Hidden(Tensor ids, Tensor? attentionMask = null, Tensor? positions = null, KvCache? cache = null)
     {

@@ -73,6 +73,14 @@ public sealed record TrainerOptions
     /// <summary>A progress line every this many steps.</summary>
     public int LogEvery { get; init; } = 10;
 
+    /// <summary>
+    /// Return freed native memory to the system (glibc <c>malloc_trim</c>) every this many steps
+    /// (and after evaluation); 1 trims after every step. Trimming costs ~50 ms on the 19M bench
+    /// model and makes the next step fault its memory in again; between trims the resident size
+    /// stays at the step's working set.
+    /// </summary>
+    public int TrimEvery { get; init; } = 25;
+
     public int Seed { get; init; } = Seeds.Default;
 
     /// <summary>Continue from the newest checkpoint in the output folder, if there is one.</summary>
@@ -111,7 +119,7 @@ public sealed class Trainer<TBatch>
         _output = outputDirectory;
         _lora = lora;
         _progress = progress ?? TextWriter.Null;
-        if (options.GradAccum < 1 || options.Epochs < 1 || options.LearningRate <= 0 || options.MaxGradNorm < 0 || options.WarmupSteps < 0 || options.SaveEvery < 0)
+        if (options.GradAccum < 1 || options.Epochs < 1 || options.LearningRate <= 0 || options.MaxGradNorm < 0 || options.WarmupSteps < 0 || options.SaveEvery < 0 || options.TrimEvery < 0)
         {
             throw new AttuneInputException("epochs, gradient accumulation and the learning rate must be positive; warm-up, clipping and save interval not negative");
         }
@@ -185,6 +193,7 @@ public sealed class Trainer<TBatch>
         string? checkpoint = latest;
         var savedStep = latest is null ? -1 : start;
         var cancelled = false;
+        NativeMemory.ConfigureForTraining();
         _model.train();
         while (step < TotalSteps)
         {
@@ -210,8 +219,12 @@ public sealed class Trainer<TBatch>
                 optimizer.ZeroGrad();
             }
 
-            NativeMemory.Trim();
             step++;
+            if (_options.TrimEvery > 0 && step % _options.TrimEvery == 0)
+            {
+                NativeMemory.Trim();
+            }
+
             tokens += stepTokens;
             tokensThisRun += stepTokens;
             lastLoss = loss;
