@@ -33,7 +33,7 @@ public sealed record LoadResult(
 /// </summary>
 public static class StudyBenchmark
 {
-    public static async Task<LoadResult> RunStudyAsync(StudyConfig config, string db, int concurrency, TimeSpan duration, CancellationToken ct)
+    public static async Task<LoadResult> RunStudyAsync(StudyConfig config, string db, int concurrency, TimeSpan duration, CancellationToken ct, TimeSpan? warmup = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         await using var store = await StudyStore.OpenAsync(db, ct);
@@ -45,7 +45,7 @@ public static class StudyBenchmark
             var address = Address(app);
             using var client = Client(address, concurrency);
             var kind = db.StartsWith("sqlite:", StringComparison.Ordinal) ? "sqlite (WAL, synchronous=FULL)" : "postgresql";
-            return await DriveAsync($"study server, {kind}", concurrency, duration, async (stats, token) =>
+            return await DriveAsync($"study server, {kind}", concurrency, warmup ?? DefaultWarmup, duration, async (stats, token) =>
             {
                 using var joined = await client.PostAsJsonAsync("/api/participants", new { }, token);
                 if (!joined.IsSuccessStatusCode)
@@ -80,7 +80,7 @@ public static class StudyBenchmark
         }
     }
 
-    public static async Task<LoadResult> RunPlainAsync(int concurrency, TimeSpan duration, CancellationToken ct)
+    public static async Task<LoadResult> RunPlainAsync(int concurrency, TimeSpan duration, CancellationToken ct, TimeSpan? warmup = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -97,7 +97,7 @@ public static class StudyBenchmark
         try
         {
             using var client = Client(Address(app), concurrency);
-            return await DriveAsync("plain ASP.NET Core endpoint", concurrency, duration, async (stats, token) =>
+            return await DriveAsync("plain ASP.NET Core endpoint", concurrency, warmup ?? DefaultWarmup, duration, async (stats, token) =>
             {
                 for (var round = 1; round <= 10 && !token.IsCancellationRequested; round++)
                 {
@@ -163,8 +163,11 @@ public static class StudyBenchmark
         }
     }
 
-    /// <summary>Runs the participants' loop with 1 s of warm-up, then measures for <paramref name="duration"/>.</summary>
-    private static async Task<LoadResult> DriveAsync(string target, int concurrency, TimeSpan duration, Func<Stats, CancellationToken, Task> participant, CancellationToken ct)
+    /// <summary>Unmeasured seconds at the start of each point.</summary>
+    public static readonly TimeSpan DefaultWarmup = TimeSpan.FromSeconds(2);
+
+    /// <summary>Runs the participants' loop for <paramref name="warmup"/> unmeasured, then measures for <paramref name="duration"/>.</summary>
+    private static async Task<LoadResult> DriveAsync(string target, int concurrency, TimeSpan warmup, TimeSpan duration, Func<Stats, CancellationToken, Task> participant, CancellationToken ct)
     {
         var stats = new Stats();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -188,7 +191,7 @@ public static class StudyBenchmark
             }
         }, CancellationToken.None)).ToArray();
 
-        await Task.Delay(TimeSpan.FromSeconds(1), ct);
+        await Task.Delay(warmup, ct);
         stats.Measuring = true;
         var clock = Stopwatch.StartNew();
         await Task.Delay(duration, ct);

@@ -48,10 +48,6 @@ public static partial class StudyServer
         ArgumentNullException.ThrowIfNull(options);
         var config = options.Config;
 
-        // SQLite calls block their thread (Microsoft.Data.Sqlite has no real async I/O): keep enough
-        // pool threads ready that a burst of participants does not wait for thread injection.
-        ThreadPool.GetMinThreads(out var workers, out var io);
-        ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(options.LogLevel);
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
