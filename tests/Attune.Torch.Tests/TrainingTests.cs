@@ -366,4 +366,25 @@ public class TrainingTests
             Assert.True(allclose(wholeGrads[i], chunkedGrads[i], rtol: 1e-4, atol: 1e-6), $"gradient {i} differs");
         }
     }
+
+    [Fact]
+    public void Chunked_target_log_probs_equal_the_whole_log_softmax_and_its_gradients()
+    {
+        var tok = Tokenizer();
+        using var model = TinyModel(tok);
+        using var scope = NewDisposeScope();
+        var ids = randint(0, tok.VocabSize, [2, 12], dtype: ScalarType.Int64, generator: new Generator(5));
+        var hidden = model.Hidden(ids).reshape(-1, model.Config.HiddenSize);                 // 24 rows
+        var targets = randint(0, tok.VocabSize, [24], dtype: ScalarType.Int64, generator: new Generator(6));
+        var whole = model.Forward(ids).reshape(-1, tok.VocabSize).log_softmax(-1).gather(1, targets.unsqueeze(-1)).squeeze(-1);
+        var chunked = LogProbs.TargetLogProbs(model, hidden, targets, 7L * tok.VocabSize * 4);   // chunks of 6 rows
+        Assert.Equal([24L], chunked.shape);
+        Assert.True(allclose(whole, chunked, rtol: 1e-5, atol: 1e-6));
+        var g1 = autograd.grad([whole.sum()], [.. model.parameters()], retain_graph: true);
+        var g2 = autograd.grad([chunked.sum()], [.. model.parameters()]);
+        for (var i = 0; i < g1.Count; i++)
+        {
+            Assert.True(allclose(g1[i], g2[i], rtol: 1e-4, atol: 1e-6), $"gradient {i} differs");
+        }
+    }
 }

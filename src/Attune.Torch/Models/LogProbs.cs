@@ -65,15 +65,46 @@ public static class LogProbs
 
         var device = model.Device;
         var input = tensor(ids, [n, longest], device: device);
-        var logits = model.Forward(input);                                                   // [N, L, V]
+        var hidden = model.Hidden(input);                                                    // [N, L, E]
         var positions = tensor(rows, [n, maxResponse], device: device);
-        var picked = logits.gather(1, positions.unsqueeze(-1).expand(n, maxResponse, logits.shape[2]));  // [N, R, V]
-        var logp = picked.log_softmax(-1);
-        var token = logp.gather(2, tensor(targets, [n, maxResponse], device: device).unsqueeze(-1)).squeeze(-1);  // [N, R]
+        // Only the rows that predict a response token go through the output head: the prompt's
+        // logits are never needed, and the head is the largest GEMM of a small model.
+        var picked = hidden.gather(1, positions.unsqueeze(-1).expand(n, maxResponse, hidden.shape[2]));  // [N, R, E]
+        var flat = TargetLogProbs(model, picked.reshape(-1, hidden.shape[2]), tensor(targets, device: device));
+        var token = flat.reshape(n, maxResponse);                                            // [N, R]
         var m = tensor(mask, [n, maxResponse], device: device);
         token = token * m;
         var result = new ResponseLogProbs(token.sum(1).MoveToOuterDisposeScope(), token.MoveToOuterDisposeScope(), m.MoveToOuterDisposeScope());
         return result;
+    }
+
+    /// <summary>Logits of one chunk stay under this size (bytes): see <see cref="TargetLogProbs"/>.</summary>
+    public const long ChunkLogitBytes = 24L << 20;
+
+    /// <summary>
+    /// log p(target | hidden) [M] for final hidden states [M, E] and target ids [M]: the output head,
+    /// then the target's logit minus the log-sum-exp, in row chunks whose logits stay under
+    /// <paramref name="chunkLogitBytes"/> (the [M, V] logits of a whole batch are one allocation
+    /// above glibc's mmap threshold, mapped and page-faulted afresh on every step; see
+    /// docs/torch.md). Differentiable.
+    /// </summary>
+    public static Tensor TargetLogProbs(CausalLM model, Tensor hidden, Tensor targets, long chunkLogitBytes = ChunkLogitBytes)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(hidden);
+        using var scope = NewDisposeScope();
+        var rows = hidden.shape[0];
+        var perChunk = Math.Max(1, chunkLogitBytes / (model.Config.VocabSize * hidden.element_size()));
+        var size = rows <= perChunk ? rows : (rows + ((rows + perChunk - 1) / perChunk) - 1) / ((rows + perChunk - 1) / perChunk);
+        var parts = new List<Tensor>();
+        for (long start = 0; start < rows; start += Math.Max(1, size))
+        {
+            var length = Math.Min(size, rows - start);
+            var logp = model.Head(hidden.narrow(0, start, length)).log_softmax(-1);              // [m, V]
+            parts.Add(logp.gather(1, targets.narrow(0, start, length).unsqueeze(-1)).squeeze(-1));
+        }
+
+        return (parts.Count == 1 ? parts[0] : cat(parts, dim: 0)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Per-token log-probs [B, T-1] of each token given the earlier ones (no padding).</summary>
