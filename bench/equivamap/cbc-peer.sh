@@ -11,7 +11,8 @@ max=${2:-60}
 out=${OUT:-cbc-peer.tsv}
 command -v cbc >/dev/null || { echo "cbc not found: apt-get install coinor-cbc" >&2; exit 2; }
 objective() { # prints the optimal value, or infeasible/unbounded
-  timeout "${CBC_TIMEOUT:-60}" cbc "$1" solve quit 2>&1 | awk '
+  # A run cut by the timeout still gets its line ("failed"): the pipeline must not stop the script.
+  { timeout "${CBC_TIMEOUT:-60}" cbc "$1" solve quit 2>&1 || true; } | awk '
     /Objective value:/ {v=$3} /Optimal - objective value/ {v=$5}
     /[Ii]nfeasible/ && v=="" {s="infeasible"} /[Uu]nbounded/ && v=="" {s="unbounded"}
     END {if (v!="") print v; else if (s!="") print s; else print "failed"}'

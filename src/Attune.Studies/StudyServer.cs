@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using System.Threading.RateLimiting;
 using Attune.Bandits;
@@ -113,7 +114,7 @@ public static partial class StudyServer
         app.MapGet("/api/participants/{token}/next", async (string token, CancellationToken ct) =>
         {
             return await cache.WithAsync(token, st => Task.FromResult(
-                st is null ? Error(404, "unknown participant token") : Results.Json(engine.Next(st.Participant, st.Ratings, st.Choices))), ct);
+                st is null ? Error(404, "unknown participant token") : View(engine.Next(st.Participant, st.Ratings, st.Choices))), ct);
         });
 
         app.MapPost("/api/participants/{token}/ratings", async (string token, HttpContext http, CancellationToken ct) =>
@@ -129,7 +130,7 @@ public static partial class StudyServer
             var item = Str(body, "item_id");
             var arm = Str(body, "arm");
             var (status, message, view) = await SubmitAsync(token, round, item, rating, arm, ct);
-            return view is not null ? Results.Json(view) : Error(status, message!);
+            return view is not null ? View(view) : Error(status, message!);
         });
 
         app.MapPost("/api/participants/{token}/questionnaire", async (string token, HttpContext http, CancellationToken ct) =>
@@ -142,7 +143,7 @@ public static partial class StudyServer
 
             var answers = body?["answers"] as JsonObject;
             var (status, message, view) = await AnswerAsync(token, answers, ct);
-            return view is not null ? Results.Json(view) : Error(status, message!);
+            return view is not null ? View(view) : Error(status, message!);
         });
 
         app.MapGet("/api/admin/export", async (HttpContext http, string? format, CancellationToken ct) =>
@@ -477,6 +478,13 @@ public static partial class StudyServer
 
     private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
 
+    /// <summary>
+    /// A participant's next step as JSON: serialised up front by the source-generated serializer and
+    /// sent with a Content-Length (Results.Json streams it with chunked framing instead).
+    /// </summary>
+    private static IResult View(NextView view) =>
+        Results.Bytes(JsonSerializer.SerializeToUtf8Bytes(view, StudyJson.Default.NextView), "application/json; charset=utf-8");
+
     /// <summary>Reads a JSON object body (Content-Type application/json, which a cross-site form cannot send).</summary>
     private static async Task<(JsonObject? Body, IResult? Error)> ReadJsonAsync(HttpContext http, bool optional, CancellationToken ct)
     {
@@ -612,3 +620,8 @@ public static partial class StudyServer
         })();
         """;
 }
+
+/// <summary>Source-generated JSON for the API's most frequent reply (web defaults, as Results.Json).</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(NextView))]
+internal sealed partial class StudyJson : JsonSerializerContext;
