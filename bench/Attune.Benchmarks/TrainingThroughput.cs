@@ -283,6 +283,8 @@ public static class TrainingThroughput
                 return total!;
             });
         }
+        using var lm = ModelFolder.Initialize(config, 1);
+        Time("lm_head + loss as in training (ChunkedCrossEntropySum)", headFlops, () => CausalLmObjective.ChunkedCrossEntropySum(lm, x2.reshape(-1, e), target));
         using var norm = new RmsNorm(e, 1e-6);
         Time("rmsnorm fwd+bwd", 0, () => (norm.forward(x) * gy).sum());
         using var qr = randn(b, t, config.NumHeads, config.HeadDim).requires_grad_(true);

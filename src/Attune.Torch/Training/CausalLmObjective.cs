@@ -30,39 +30,18 @@ public sealed class CausalLmObjective(int microBatchesPerEpoch, Func<int, int, l
         return ChunkedCrossEntropySum(model, hidden.reshape(-1, hidden.shape[2]), ids[.., 1..].reshape(-1)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Logits of one chunk stay under this size (bytes): below glibc's largest mmap threshold, see below.</summary>
-    public const long ChunkLogitBytes = 24L << 20;
-
     /// <summary>
     /// Σ cross-entropy of the output head over rows of <paramref name="hidden"/> [N, E] against
-    /// <paramref name="targets"/> [N], computed in row chunks whose logits stay under
-    /// <paramref name="chunkLogitBytes"/>. Same value as one call (up to float summation order); faster
-    /// on CPU because the [N, V] logits, their softmax and their gradients are each one allocation
-    /// above glibc's mmap threshold (67 MB for 2,040 × 8,192), freshly mapped and page-faulted on
-    /// every step, whereas chunks are reused from the heap (measured: docs/torch.md).
+    /// <paramref name="targets"/> [N]: −Σ log p(target), computed by <see cref="LogProbs.TargetLogProbs"/>
+    /// in row chunks whose logits stay under <paramref name="chunkLogitBytes"/>. Same value as one
+    /// <c>cross_entropy</c> call (up to float summation order); faster on CPU because the [N, V]
+    /// logits, their softmax and their gradients of a whole batch are each one allocation above
+    /// glibc's mmap threshold (67 MB for 2,040 × 8,192), freshly mapped and page-faulted on every
+    /// step, whereas chunks are reused from the heap (measured: docs/torch.md).
     /// </summary>
-    public static Tensor ChunkedCrossEntropySum(CausalLM model, Tensor hidden, Tensor targets, long chunkLogitBytes = ChunkLogitBytes)
+    public static Tensor ChunkedCrossEntropySum(CausalLM model, Tensor hidden, Tensor targets, long chunkLogitBytes = LogProbs.ChunkLogitBytes)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(hidden);
         using var scope = NewDisposeScope();
-        var rows = hidden.shape[0];
-        var perChunk = Math.Max(1, chunkLogitBytes / (model.Config.VocabSize * hidden.element_size()));
-        if (rows <= perChunk)
-        {
-            return F.cross_entropy(model.Head(hidden), targets, reduction: nn.Reduction.Sum).MoveToOuterDisposeScope();
-        }
-
-        var chunks = (rows + perChunk - 1) / perChunk;
-        var size = (rows + chunks - 1) / chunks;                                    // even chunks
-        Tensor? total = null;
-        for (long start = 0; start < rows; start += size)
-        {
-            var length = Math.Min(size, rows - start);
-            var part = F.cross_entropy(model.Head(hidden.narrow(0, start, length)), targets.narrow(0, start, length), reduction: nn.Reduction.Sum);
-            total = total is null ? part : total + part;
-        }
-
-        return total!.MoveToOuterDisposeScope();
+        return LogProbs.TargetLogProbs(model, hidden, targets, chunkLogitBytes).sum().neg().MoveToOuterDisposeScope();
     }
 }
