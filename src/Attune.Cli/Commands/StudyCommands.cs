@@ -130,10 +130,10 @@ public sealed class StudyCommands : ICommandModule
                 // on unoptimised (tier-0) code and a cold thread pool, which otherwise favours
                 // whichever target is measured later.
                 ctx.Log("warm-up: every target once, unmeasured");
-                await StudyBenchmark.RunPlainAsync(levels[0], TimeSpan.FromSeconds(2), ct, TimeSpan.Zero);
+                await StudyBenchmark.RunPlainAsync(levels[0], TimeSpan.FromSeconds(5), ct, TimeSpan.Zero);
                 foreach (var db in dbs)
                 {
-                    await StudyBenchmark.RunStudyAsync(cfg, db, levels[0], TimeSpan.FromSeconds(2), ct, TimeSpan.Zero);
+                    await StudyBenchmark.RunStudyAsync(cfg, db, levels[0], TimeSpan.FromSeconds(5), ct, TimeSpan.Zero);
                 }
 
                 foreach (var level in levels)
