@@ -387,4 +387,39 @@ public class TrainingTests
             Assert.True(allclose(g1[i], g2[i], rtol: 1e-4, atol: 1e-6), $"gradient {i} differs");
         }
     }
+
+    [Fact]
+    public void A_tied_embedding_is_one_parameter_and_takes_one_AdamW_step()
+    {
+        var tok = Tokenizer();
+        using var model = TinyModel(tok, "qwen3");                                      // qwen3 tiny ties the head
+        Assert.True(model.Config.TieWordEmbeddings);
+        var all = model.named_parameters().ToList();
+        var unique = model.UniqueNamedParameters();
+        Assert.Equal(all.Count - 1, unique.Count);
+        Assert.DoesNotContain(unique, p => p.Name == "lm_head.weight");
+
+        // AdamW's first step moves every element by at most lr (m̂/√v̂ = ±1, no decay): a weight
+        // listed twice would move by up to 2·lr.
+        using var before = model.UniqueNamedParameters().First(p => p.Name == "model.embed_tokens.weight").Parameter.detach().clone();
+        var dir = Path.Combine(Path.GetTempPath(), "attune-tied-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var objective = new CausalLmObjective(1, (_, _) => new long[,] { { 1, 2, 3, 4, 5, 6 }, { 6, 5, 4, 3, 2, 1 } });
+            const double lr = 0.01;
+            var trainer = new Trainer<long[,]>(model, objective, new TrainerOptions
+            {
+                MaxSteps = 1, LearningRate = lr, WarmupSteps = 0, Schedule = ScheduleKind.Constant, MaxGradNorm = 0,
+                AdamW = new AdamWOptions { WeightDecay = 0 },
+            }, dir, progress: TextWriter.Null);
+            trainer.Run();
+            using var after = model.UniqueNamedParameters().First(p => p.Name == "model.embed_tokens.weight").Parameter.detach();
+            var moved = (after - before).abs().max().item<float>();
+            Assert.InRange(moved, lr * 0.5, lr * 1.01);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

@@ -107,6 +107,16 @@ public sealed class CausalLM : nn.Module
         return result;
     }
 
+    /// <summary>
+    /// Every distinct parameter once: a tied head shares the embedding's tensor, which
+    /// <c>named_parameters()</c> lists twice (as <c>model.embed_tokens.weight</c> and, through
+    /// another wrapper of the same tensor, <c>lm_head.weight</c>), so the tied name is left out.
+    /// Optimizers and gradient clipping must use this list, or a tied weight is stepped twice and
+    /// counted twice in the norm.
+    /// </summary>
+    public List<(string Name, Parameter Parameter)> UniqueNamedParameters() =>
+        [.. named_parameters().Where(p => !(Config.TieWordEmbeddings && p.name == "lm_head.weight")).Select(p => (p.name, p.parameter))];
+
     /// <summary>True for the parameters of a LoRA adapter (<c>….lora_A.weight</c>, <c>….lora_B.weight</c>).</summary>
     public static bool IsAdapterParameter(string name) =>
         name.Contains(".lora_A.", StringComparison.Ordinal) || name.Contains(".lora_B.", StringComparison.Ordinal);

@@ -152,7 +152,7 @@ public sealed class Trainer<TBatch>
     {
         Directory.CreateDirectory(_output);
         Checkpoints.RemoveLeftovers(CheckpointRoot);
-        var trainable = _model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
+        var trainable = _model.UniqueNamedParameters().Where(p => p.Parameter.requires_grad).ToList();
         if (trainable.Count == 0)
         {
             throw new InvalidOperationException("the model has no trainable parameters");
@@ -214,7 +214,7 @@ public sealed class Trainer<TBatch>
                 var batches = Enumerable.Range(first, last - first).Select(i => _objective.MicroBatch(epoch, i)).ToList();
                 stepTokens = batches.Sum(_objective.InputTokens);
                 loss = Trainer.Backward(_model, _objective, batches);
-                gradNorm = Gradients.ClipGlobalNorm(trainable.Select(p => p.parameter), _options.MaxGradNorm);
+                gradNorm = Gradients.ClipGlobalNorm(trainable.Select(p => p.Parameter), _options.MaxGradNorm);
                 optimizer.Step(lr);
                 optimizer.ZeroGrad();
             }
