@@ -43,6 +43,8 @@ public static class DpoThroughput
             using var reference = ModelFolder.Initialize(config, 2);
             var output = Path.Combine(Path.GetTempPath(), "attune-bench-dpo-" + Guid.NewGuid().ToString("N"));
             var times = new List<double>();
+            var cpuTimes = new List<double>();
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
             var clock = Stopwatch.StartNew();
             var trainer = new PreferenceTrainer(policy, reference, pairs, null, new PreferenceTrainerOptions
             {
@@ -52,6 +54,9 @@ public static class DpoThroughput
             trainer.Hooks.Add(s =>
             {
                 times.Add(s.Seconds);
+                var now = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+                cpuTimes.Add(now - cpu);   // CPU time of all threads since the previous step ended (the first: since the run began)
+                cpu = now;
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{mode} step {s.Step}: {s.Seconds:F2} s, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}"));
             });
             var load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "?";
@@ -69,6 +74,7 @@ public static class DpoThroughput
                 steps_per_s = measured.Count / measured.Sum(),
                 step_seconds_median = measured.Order().ElementAt(measured.Count / 2),
                 step_seconds_best = measured.Min(),
+                cpu_seconds_per_step_median = cpuTimes.Skip(warmup).Order().ElementAt(measured.Count / 2),
                 reference_precompute_seconds = result.ReferenceSeconds,
                 reference_pairs = pairs.Count,
                 total_seconds = clock.Elapsed.TotalSeconds,

@@ -64,10 +64,10 @@ def main():
     decay = [p for p in policy.parameters() if p.dim() >= 2]
     no_decay = [p for p in policy.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-5)
-    times = []
+    times, cpu_times = [], []
     for step in range(args.warmup + args.steps):
         sl = slice(step * PAIRS, (step + 1) * PAIRS)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         ids = torch.cat([chosen[sl], rejected[sl]])
         logps = response_logps(policy, ids)
         pw, pl = logps[:PAIRS], logps[PAIRS:]
@@ -83,13 +83,15 @@ def main():
         opt.step()
         opt.zero_grad(set_to_none=True)
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
         print(f"{args.mode} step {step + 1}: {times[-1]:.2f} s, loss {loss.item():.4f}", file=sys.stderr, flush=True)
     measured = times[args.warmup:]
     print(json.dumps({
         "peer": "pytorch", "torch": torch.__version__, "mode": args.mode, "threads": torch.get_num_threads(),
         "parameters": sum(p.numel() for p in policy.parameters()), "pairs_per_step": PAIRS, "sequence": PROMPT + RESPONSE,
         "steps": len(measured), "steps_per_s": len(measured) / sum(measured), "step_seconds_median": sorted(measured)[len(measured) // 2],
-        "step_seconds_best": min(measured), "reference_precompute_seconds": precompute, "reference_pairs": n,
+        "step_seconds_best": min(measured),
+        "cpu_seconds_per_step_median": sorted(cpu_times[args.warmup:])[len(measured) // 2], "reference_precompute_seconds": precompute, "reference_pairs": n,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "load_average_at_start": load_start, "load_average_at_end": open("/proc/loadavg").read().strip(),
     }))

@@ -52,7 +52,7 @@ public sealed class TrainerTests
         var options = new PreferenceTrainerOptions
         {
             Loss = loss, LossOptions = new() { Beta = loss == "simpo" ? 2 : 0.1 }, BatchSize = 8, Epochs = 4, LearningRate = 3e-3,
-            Schedule = ScheduleKind.Constant, Plot = false, Seed = 3,
+            Schedule = ScheduleKind.Constant, Plot = loss == "dpo", Seed = 3,
         };
         var trainer = new PreferenceTrainer(policy, reference, TinyTask.Pairs(48, seed: 1), TinyTask.Pairs(40, seed: 2), options, dir.Path);
         var result = trainer.Run();
@@ -63,6 +63,7 @@ public sealed class TrainerTests
         var lines = File.ReadAllLines(Path.Combine(dir.Path, "metrics.jsonl"));
         Assert.Equal(24, lines.Length);
         Assert.Contains("\"chosen_reward\"", lines[0], StringComparison.Ordinal);
+        Assert.Equal(loss == "dpo", File.Exists(Path.Combine(dir.Path, "logps.png")));
     }
 
     [Fact]
