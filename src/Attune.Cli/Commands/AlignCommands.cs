@@ -134,6 +134,9 @@ public sealed class AlignCommands : ICommandModule
 
     private static string F(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
+    private static object? Eval(PreferenceEval? e) => e is null ? null
+        : new { loss = e.Loss, margin = e.Margin, accuracy = e.Accuracy, chosen_logp = e.ChosenLogp, rejected_logp = e.RejectedLogp };
+
     private static void AddTrain(CliApp app, Command group)
     {
         var model = new Option<string>("--model") { Description = "The policy's starting checkpoint folder.", Required = true };
@@ -291,8 +294,8 @@ public sealed class AlignCommands : ICommandModule
                         final_accuracy = r.Last?.Accuracy,
                         final_chosen_logp = r.Last?.ChosenLogp,
                         final_rejected_logp = r.Last?.RejectedLogp,
-                        initial_eval = r.InitialEval,
-                        eval = r.FinalEval,
+                        initial_eval = Eval(r.InitialEval),
+                        eval = Eval(r.FinalEval),
                         reference_from_cache = r.ReferenceFromCache,
                         reference_seconds = r.ReferenceSeconds,
                         probes = r.Probes.Count,
