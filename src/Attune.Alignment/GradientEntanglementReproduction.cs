@@ -199,7 +199,7 @@ public sealed class GradientEntanglementReproduction : IReproduction
                 sgdFalls.Count > 0,
                 $"DPO with SGD: chosen fell at {(sgdFalls.Count == 0 ? "no k" : string.Join(", ", sgdFalls.Select(r => $"k={r.K}")))}; " +
                 string.Join("; ", sgd.Where(r => r.K > 0).Select(r => $"k={r.K}: chosen {F(r.InitialChosen)} -> {F(r.FinalChosen)}, <g_w,g_l> > |g_w|^2 for {P(1 - cosine[r.K].ChosenRisesShare)} of the pairs at the start")) +
-                ". Here |g_w| ~ |g_l|, so even a cosine of 0.95 leaves <g_w,g_l> below |g_w|^2 and the first-order rule itself predicts no fall."));
+                ". At the start |g_w| ~ |g_l|, so even a cosine of 0.95 leaves <g_w,g_l> below |g_w|^2 and the first-order rule predicts no fall; a fall later in a run means the condition changed during training (the mechanism claim's probes follow every step)."));
             var sgdProbes = sgd.Sum(r => r.Probes);
             var sgdAgree = sgd.Sum(r => r.ProbeAgreement * r.Probes);
             result.Claims.Add(new Claim("Mechanism: for a small gradient-descent step, the first-order rule (d log pi_w ~ -lr (c_w |g_w|^2 + c_l <g_w,g_l>), likewise for pi_l) predicts the direction in which each log-prob moves.",
