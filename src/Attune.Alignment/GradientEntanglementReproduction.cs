@@ -219,7 +219,6 @@ public sealed class GradientEntanglementReproduction : IReproduction
             report.Paragraph("Reading the numbers: in these pairs chosen and rejected are symmetric (same lengths, words equally likely after SFT), so at the start |g_w| ~ |g_l| and DPO's first-order rule (<g_w,g_l> < |g_w|^2) predicts that the chosen log-prob rises even at cosine 0.95. " +
                 "An AdamW step is not a gradient step (Adam rescales every coordinate), so where the chosen log-prob falls under AdamW although the rule predicted a rise, the rule does not explain it; the agreement column (the probe's gradient-descent prediction vs the observed direction of the actual step) shows how often the rule still called the direction. " +
                 "Whether the chosen log-prob falls also depends on the scale of the run: compare the quick and the full run.");
-            result.Metrics["seconds"] = clock.Elapsed.TotalSeconds;
             report.Paragraph(string.Create(CultureInfo.InvariantCulture, $"Wall time {clock.Elapsed.TotalSeconds:F1} s (1 torch thread)."));
             foreach (var t in sftState.Values)
             {
