@@ -252,7 +252,7 @@ public sealed class GradientEntanglementReproduction : IReproduction
     private static List<double> Sft(CausalLM model, int seed, int steps, CancellationToken ct)
     {
         var rng = Seeds.Create(seed, 1);
-        var parameters = model.named_parameters().Where(p => !(model.Config.TieWordEmbeddings && p.name == "lm_head.weight")).Select(p => (p.name, p.parameter)).ToList();
+        var parameters = model.UniqueNamedParameters();
         using var optimizer = new AdamW(AdamW.DecayGroups(parameters, 0), new AdamWOptions { WeightDecay = 0 });
         var losses = new List<double>();
         model.train();

@@ -83,6 +83,9 @@ public sealed record PreferenceTrainerOptions
 
     public int LogEvery { get; init; } = 10;
 
+    /// <summary>Return freed native memory every this many steps (see Attune.Torch's <c>TrainerOptions.TrimEvery</c>).</summary>
+    public int TrimEvery { get; init; } = 25;
+
     /// <summary>Probe a fixed pair every this many steps (0: never): predicted vs observed log-prob changes to <c>probe.jsonl</c>.</summary>
     public int ProbeEvery { get; init; }
 
@@ -217,9 +220,7 @@ public sealed class PreferenceTrainer
         }
 
         // Each tensor once: TorchSharp lists a tied output head under both names, and updating both would step it twice.
-        var tied = _policy.Config.TieWordEmbeddings;
-        var trainable = _policy.named_parameters().Where(p => p.parameter.requires_grad && !(tied && p.name == "lm_head.weight"))
-            .Select(p => (p.name, p.parameter)).ToList();
+        var trainable = _policy.UniqueNamedParameters().Where(p => p.Parameter.requires_grad).ToList();
         if (trainable.Count == 0)
         {
             throw new InvalidOperationException("the policy has no trainable parameters");
@@ -285,6 +286,7 @@ public sealed class PreferenceTrainer
         var cancelled = false;
         PreferenceStep? last = null;
         double lr = 0;
+        NativeMemory.ConfigureForTraining();
         _policy.train();
         while (step < TotalSteps)
         {
@@ -316,8 +318,12 @@ public sealed class PreferenceTrainer
                 rl = output.RejectedReward.mean().item<float>();
             }
 
-            NativeMemory.Trim();
             step++;
+            if (_o.TrimEvery > 0 && step % _o.TrimEvery == 0)
+            {
+                NativeMemory.Trim();
+            }
+
             if (probe is not null)
             {
                 var record = ProbeAfter(step, probe.Value.Result, probe.Value.Before, lr);
