@@ -1,0 +1,9 @@
+namespace Attune.Cli.Commands;
+
+public sealed partial class AgentCommands
+{
+    private static void AddAgentCommands(CliApp app)
+    {
+        _ = app;
+    }
+}

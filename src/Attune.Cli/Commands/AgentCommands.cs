@@ -1,0 +1,59 @@
+using System.CommandLine;
+using Attune.Agents.Box;
+using Attune.Agents.Mcp;
+using Attune.Agents.Sandbox;
+using Attune.Core.Errors;
+using Attune.Core.Reproductions;
+using Microsoft.Extensions.Logging;
+
+namespace Attune.Cli.Commands;
+
+/// <summary>
+/// <c>attune mcp serve</c> (an MCP box as an MCP server) and <c>attune agent teach | distill |
+/// solve | bench</c> (AgentDistill, Attune.Agents), and the <c>agentdistill</c> reproduction.
+/// </summary>
+public sealed partial class AgentCommands : ICommandModule
+{
+    public void AddCommands(CliApp app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var mcp = app.AddGroup("mcp", "Model Context Protocol: serve an MCP box's tools.");
+        mcp.Subcommands.Add(ServeCommand(app));
+        AddAgentCommands(app);
+    }
+
+    private static Command ServeCommand(CliApp app)
+    {
+        var box = new Option<string>("--box") { Description = "The MCP box folder (box.json + tools/).", Required = true };
+        var transport = new Option<string>("--transport") { Description = "stdio (default) or http (streamable HTTP at /mcp).", DefaultValueFactory = _ => "stdio" };
+        var urls = new Option<string>("--urls") { Description = "With --transport http: where to listen (e.g. http://127.0.0.1:5000; port 0 picks a free one).", DefaultValueFactory = _ => "http://127.0.0.1:5000" };
+        var command = new Command("serve", "Serve an MCP box: each tool (name, description, input schema) over MCP; tool code runs in the sandboxed tool host. With stdio, stdout carries only the protocol.") { box, transport, urls };
+        app.SetAction(command, async (ctx, ct) =>
+        {
+            var kind = ctx.Get(transport) ?? "stdio";
+            if (kind is not ("stdio" or "http"))
+            {
+                throw new AttuneInputException($"--transport: '{kind}' is not one of stdio, http");
+            }
+
+            var loaded = McpBox.Load(ctx.Get(box)!);
+            using var sandbox = new ToolSandbox();
+            await sandbox.WarmUpAsync(ct);
+            if (kind == "stdio")
+            {
+                using var logs = LoggerFactory.Create(b => b
+                    .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
+                    .SetMinimumLevel(ctx.Verbose ? LogLevel.Information : LogLevel.Warning));
+                ctx.Log($"serving MCP box '{loaded.Manifest.Name}' ({loaded.Tools.Count} tools) on stdio");
+                await BoxServer.RunStdioAsync(loaded, sandbox, logs, ct);
+            }
+            else
+            {
+                await BoxServer.RunHttpAsync(loaded, sandbox, ctx.Get(urls)!, ctx.Err, null, ctx.Verbose, ct);
+            }
+
+            return CliApp.Success;
+        });
+        return command;
+    }
+}
