@@ -77,7 +77,7 @@ public static class SourceGuard
         return [.. found.Distinct().OrderBy(v => v.Line).Take(20)];
     }
 
-    private sealed class Walker(SemanticModel model, IAssemblySymbol self, List<GuardViolation> found) : CSharpSyntaxWalker
+    private sealed class Walker(SemanticModel model, IAssemblySymbol self, List<GuardViolation> found) : CSharpSyntaxWalker(SyntaxWalkerDepth.Token)
     {
         public override void Visit(SyntaxNode? node)
         {
