@@ -48,6 +48,10 @@ public sealed class Distiller(IChatClient llm, ToolSandbox sandbox, ITextEmbedde
 {
     private readonly DistillOptions _options = options ?? new DistillOptions();
 
+    private static readonly JsonSerializerOptions Readable = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static string J(JsonNode? node) => node?.ToJsonString(Readable) ?? "null";
+
     private static readonly ChatOptions LlmOptions = new() { Temperature = 0, MaxOutputTokens = 4096 };
 
     public const string AbstractPrompt =
@@ -273,12 +277,12 @@ public sealed class Distiller(IChatClient llm, ToolSandbox sandbox, ITextEmbedde
             var r = await sandbox.CallAsync(tool, e.Input, ct).ConfigureAwait(false);
             if (!r.Ok)
             {
-                return (false, $"{e.Input.ToJsonString()} -> error {r.Error}");
+                return (false, $"{J(e.Input)} -> error {r.Error}");
             }
 
             if (!JsonNode.DeepEquals(r.Result, e.Output))
             {
-                return (false, $"{e.Input.ToJsonString()} -> {r.ResultJson}, expected {e.Output?.ToJsonString() ?? "null"}");
+                return (false, $"{J(e.Input)} -> {J(r.Result)}, expected {J(e.Output)}");
             }
         }
 
@@ -293,7 +297,7 @@ public sealed class Distiller(IChatClient llm, ToolSandbox sandbox, ITextEmbedde
 
     private static string Describe(ToolCandidate c) =>
         $"Name: {c.Name}\nDescription: {c.Description}\nSource:\n```csharp\n{c.Source.TrimEnd()}\n```\nExamples (arguments -> result):\n"
-        + string.Join("\n", c.Examples.Select(e => $"- {e.Input.ToJsonString()} -> {e.Output?.ToJsonString() ?? "null"}"));
+        + string.Join("\n", c.Examples.Select(e => $"- {J(e.Input)} -> {J(e.Output)}"));
 
     /// <summary>The first JSON object in a reply (code fences and prose around it are ignored).</summary>
     internal static JsonObject ParseReply(string reply)
