@@ -7,7 +7,8 @@ public static class Program
     /// <summary>
     /// A few timed programs run by name: <c>-- interaction [...]</c> (the interaction simulator),
     /// <c>-- generation [...]</c> (generation throughput, see <see cref="GenerationBenchmark"/>) and
-    /// <c>-- train-throughput [--steps N] [--threads N]</c> (training throughput; one run takes minutes);
+    /// <c>-- train-throughput [--steps N] [--threads N]</c> (training throughput; one run takes minutes),
+    /// <c>-- mcp [--calls N]</c> (MCP tools/call latency against the TypeScript SDK peer, see <see cref="McpBenchmark"/>);
     /// anything else goes to BenchmarkDotNet's switcher, e.g. <c>-- --filter '*Permutation*'</c>.
     /// </summary>
     public static int Main(string[] args)
@@ -22,6 +23,8 @@ public static class Program
                 return 0;
             case "train-throughput":
                 return TrainingThroughput.Run(args[1..]);
+            case "mcp":
+                return McpBenchmark.RunAsync(args[1..]).GetAwaiter().GetResult();
             default:
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
                 return 0;

@@ -20,6 +20,8 @@ internal static class Program
 {
     private static readonly Dictionary<string, Assembly> Loaded = new(StringComparer.Ordinal);
 
+    private static readonly Dictionary<(string Key, string Type, string Method), (MethodInfo Method, ParameterInfo[] Parameters)> Methods = [];
+
     private static readonly JsonSerializerOptions ValueOptions = new(JsonSerializerDefaults.Web)
     {
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
@@ -83,11 +85,17 @@ internal static class Program
             var typeName = request["type"]!.GetValue<string>();
             var methodName = request["method"]!.GetValue<string>();
             var maxOutput = request["maxOutput"]?.GetValue<int>() ?? 65536;
-            var type = assembly.GetType(typeName) ?? throw new ArgumentException($"no type '{typeName}'");
-            var method = type.GetMethods(BindingFlags.Public | BindingFlags.Static).SingleOrDefault(m => m.Name == methodName)
-                         ?? throw new ArgumentException($"no public static method '{methodName}' in '{typeName}'");
+            if (!Methods.TryGetValue((key, typeName, methodName), out var entry))
+            {
+                var type = assembly.GetType(typeName) ?? throw new ArgumentException($"no type '{typeName}'");
+                var found = type.GetMethods(BindingFlags.Public | BindingFlags.Static).SingleOrDefault(m => m.Name == methodName)
+                             ?? throw new ArgumentException($"no public static method '{methodName}' in '{typeName}'");
+                entry = (found, found.GetParameters());
+                Methods[(key, typeName, methodName)] = entry;
+            }
+
+            var (method, parameters) = entry;
             var args = request["args"] as JsonObject ?? [];
-            var parameters = method.GetParameters();
             var values = new object?[parameters.Length];
             for (var i = 0; i < parameters.Length; i++)
             {

@@ -111,6 +111,8 @@ public static class BoxServer
             ServerInfo = ServerInfo(box),
             ToolCollection = collection,
             ServerInstructions = box.Manifest.Description,
+            // No per-request DI scope: the tools need no services (one less allocation and hop per call).
+            ScopeRequests = false,
         };
     }
 

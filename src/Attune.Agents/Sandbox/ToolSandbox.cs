@@ -92,25 +92,32 @@ public sealed class ToolSandbox : IDisposable
 
             var host = _host;
             var id = Interlocked.Increment(ref _nextId);
-            var request = new JsonObject
+            var request = host.Request;
+            request.SetLength(0);
+            using (var w = new Utf8JsonWriter(request))
             {
-                ["id"] = id,
-                ["key"] = tool.Key,
-                ["type"] = tool.TypeName,
-                ["method"] = tool.MethodName,
-                ["args"] = arguments.DeepClone(),
-                ["maxOutput"] = _limits.OutputChars,
-            };
-            if (host.Loaded.Add(tool.Key))
-            {
-                request["assembly"] = Convert.ToBase64String(tool.Image);
+                w.WriteStartObject();
+                w.WriteNumber("id", id);
+                w.WriteString("key", tool.Key);
+                w.WriteString("type", tool.TypeName);
+                w.WriteString("method", tool.MethodName);
+                w.WritePropertyName("args");
+                arguments.WriteTo(w);
+                w.WriteNumber("maxOutput", _limits.OutputChars);
+                if (host.Loaded.Add(tool.Key))
+                {
+                    w.WriteBase64String("assembly", tool.Image);
+                }
+
+                w.WriteEndObject();
             }
 
-            var cpuBefore = CpuTime(host.Process);
+            request.WriteByte((byte)'\n');
             try
             {
-                await host.Input.WriteLineAsync(request.ToJsonString().AsMemory(), ct).ConfigureAwait(false);
-                await host.Input.FlushAsync(ct).ConfigureAwait(false);
+                var stdin = host.Input.BaseStream;
+                await stdin.WriteAsync(request.GetBuffer().AsMemory(0, (int)request.Length), ct).ConfigureAwait(false);
+                await stdin.FlushAsync(ct).ConfigureAwait(false);
             }
             catch (IOException)
             {
@@ -118,7 +125,7 @@ public sealed class ToolSandbox : IDisposable
                 return new SandboxResult(false, null, "tool host crashed before the call (replaced)", true, clock.Elapsed.TotalMilliseconds);
             }
 
-            var (line, failure) = await ReadReplyAsync(host, cpuBefore, clock, ct).ConfigureAwait(false);
+            var (line, failure) = await ReadReplyAsync(host, clock, ct).ConfigureAwait(false);
             if (line is null)
             {
                 Kill();
@@ -143,9 +150,12 @@ public sealed class ToolSandbox : IDisposable
         }
     }
 
-    private async Task<(string? Line, string Failure)> ReadReplyAsync(Host host, TimeSpan cpuBefore, Stopwatch clock, CancellationToken ct)
+    private async Task<(string? Line, string Failure)> ReadReplyAsync(Host host, Stopwatch clock, CancellationToken ct)
     {
         var read = host.ReadLineAsync(_limits.OutputChars + 4096);
+        // The CPU-time baseline is taken at the first watchdog tick (20 ms), so that quick calls pay
+        // no /proc read; CPU spent before it counts against the wall clock only.
+        TimeSpan? cpuBefore = null;
         while (true)
         {
             var done = await Task.WhenAny(read, Task.Delay(20, ct)).ConfigureAwait(false);
@@ -166,7 +176,9 @@ public sealed class ToolSandbox : IDisposable
                 return (null, $"wall-clock limit exceeded ({_limits.WallClock.TotalSeconds:0.###} s)");
             }
 
-            if (CpuTime(host.Process) - cpuBefore > _limits.CpuTime)
+            var cpu = CpuTime(host.Process);
+            cpuBefore ??= cpu;
+            if (cpu - cpuBefore > _limits.CpuTime)
             {
                 return (null, $"CPU-time limit exceeded ({_limits.CpuTime.TotalSeconds:0.###} s)");
             }
@@ -270,6 +282,9 @@ public sealed class ToolSandbox : IDisposable
         public Process Process { get; } = process;
 
         public StreamWriter Input { get; } = process.StandardInput;
+
+        /// <summary>The buffer requests are written into (one call at a time).</summary>
+        public MemoryStream Request { get; } = new();
 
         public HashSet<string> Loaded { get; } = new(StringComparer.Ordinal);
 
