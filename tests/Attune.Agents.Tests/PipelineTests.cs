@@ -32,6 +32,9 @@ public sealed class PipelineTests(ITestOutputHelper output)
         if (Environment.GetEnvironmentVariable("ATTUNE_WRITE_REPLAY") == "1")
         {
             File.Copy(log, ShippedLog, overwrite: true);
+            var folder = Path.GetDirectoryName(ShippedLog)!;
+            File.WriteAllLines(Path.Combine(folder, "teach-tasks.jsonl"), AgentDistillReproduction.ReplayTeachTasks.Select(t => System.Text.Json.JsonSerializer.Serialize(t)));
+            File.WriteAllText(Path.Combine(folder, "bench-puzzles.json"), BenchData().ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
         }
 
         using var replay = LlmEndpoints.Create("replay:" + log);
@@ -44,6 +47,25 @@ public sealed class PipelineTests(ITestOutputHelper output)
         {
             Assert.Equal(tool.Source, File.ReadAllText(Path.Combine(replayed.BoxDirectory, "tools", tool.Manifest.Source)));
         }
+    }
+
+    /// <summary>The replay's bench puzzles in the OctoTools data.json format (for attune agent bench --data).</summary>
+    internal static System.Text.Json.Nodes.JsonArray BenchData() =>
+        [.. AgentDistillReproduction.ReplayBenchTasks.Select((t, i) => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject
+        {
+            ["pid"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["question"] = new System.Text.Json.Nodes.JsonArray([.. t.Numbers!.Select(n => (System.Text.Json.Nodes.JsonNode)n)]),
+            ["query"] = t.Task,
+        })];
+
+    [Fact]
+    public void Shipped_example_inputs_are_the_replay_puzzles()
+    {
+        var folder = Path.GetDirectoryName(ShippedLog)!;
+        var teach = File.ReadAllLines(Path.Combine(folder, "teach-tasks.jsonl")).Select(l => System.Text.Json.JsonSerializer.Deserialize<Attune.Agents.Agent.AgentTask>(l)!).ToList();
+        Assert.Equal(AgentDistillReproduction.ReplayTeachTasks.Select(t => (t.Id, t.Task, string.Join(",", t.Numbers!))), teach.Select(t => (t.Id, t.Task, string.Join(",", t.Numbers!))));
+        var bench = Game24Data.Load(Path.Combine(folder, "bench-puzzles.json"));
+        Assert.Equal(AgentDistillReproduction.ReplayBenchTasks.Select(t => t.Task), bench.Select(t => t.Task));
     }
 
     [Fact]

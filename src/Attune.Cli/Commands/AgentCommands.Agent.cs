@@ -133,9 +133,20 @@ public sealed partial class AgentCommands
             }
             else
             {
+                var readable = new System.Text.Json.JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
                 foreach (var s in t.Steps)
                 {
-                    ctx.Out.WriteLine(s.Kind == "model" ? $"model: {s.Text}" : $"  {s.Tool}({s.Arguments?.ToJsonString()}) -> {(s.Ok == true ? s.Output?.ToJsonString() : "error: " + s.Error)}");
+                    if (s.Kind == "model")
+                    {
+                        if (!string.IsNullOrWhiteSpace(s.Text))
+                        {
+                            ctx.Out.WriteLine($"model: {s.Text}");
+                        }
+                    }
+                    else if (s.Tool != AgentLoop.FinalAnswer)
+                    {
+                        ctx.Out.WriteLine($"  {s.Tool}({s.Arguments?.ToJsonString(readable)}) -> {(s.Ok == true ? s.Output?.ToJsonString(readable) : "error: " + s.Error)}");
+                    }
                 }
 
                 ctx.Out.WriteLine($"answer: {t.Answer ?? "(none)"} ({t.Stop}){(t.Correct is { } c ? c ? ", correct" : ", wrong: " + t.GradeReason : "")}");
