@@ -141,7 +141,7 @@ public sealed class BoxAndSandboxTests
         var spin = await sandbox.RunSourceAsync("public static class S { public static int Run() { long i = 0; while (true) { i++; } } }", []);
         Assert.False(spin.Ok);
         Assert.Contains("CPU-time limit", spin.Error, StringComparison.Ordinal);
-        Assert.True(spin.Milliseconds < 5000);
+        Assert.True(spin.Milliseconds < 9500, $"{spin.Milliseconds} ms");
         Assert.True(spin.HostReplaced);
         var ok = await sandbox.RunSourceAsync("public static class S { public static string Run(string s, int n = 2) => string.Concat(System.Linq.Enumerable.Repeat(s, n)); }", new JsonObject { ["s"] = "ab" });
         Assert.True(ok.Ok, ok.Error);
