@@ -234,3 +234,25 @@ public sealed class StudentTests
         }
     }
 }
+
+public sealed class RobustnessTests
+{
+    [Theory]
+    [InlineData("Solve 24!", "solve_24")]
+    [InlineData("24 solver", "tool_24_solver")]
+    [InlineData("check_answer", "check_answer")]
+    public void Proposed_tool_names_become_valid_mcp_names(string raw, string expected)
+    {
+        Assert.Equal(expected, Attune.Agents.Distill.Distiller.ToolName(raw));
+        Assert.True(McpBox.IsToolName(Attune.Agents.Distill.Distiller.ToolName(raw)));
+    }
+
+    [Fact]
+    public void Arguments_sent_as_a_json_string_are_read()
+    {
+        Assert.Equal(3, Teacher.Arguments(JsonValue.Create("{\"n\": 3}"))!["n"]!.GetValue<int>());
+        Assert.Empty(Teacher.Arguments(null)!);
+        Assert.Null(Teacher.Arguments(JsonValue.Create("not json")));
+        Assert.Null(Teacher.Arguments(new JsonArray(1)));
+    }
+}

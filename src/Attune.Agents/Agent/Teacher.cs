@@ -80,6 +80,30 @@ public sealed class Teacher(IChatClient llm, ToolSandbox sandbox, int maxSteps =
         return all;
     }
 
+    /// <summary>The method's arguments: an object, or (as some models send it) a string holding one; null when neither.</summary>
+    internal static JsonObject? Arguments(JsonNode? node)
+    {
+        switch (node)
+        {
+            case null:
+                return [];
+            case JsonObject o:
+                return o;
+            case JsonValue v when v.TryGetValue<string>(out var text):
+                try
+                {
+                    return string.IsNullOrWhiteSpace(text) ? [] : JsonNode.Parse(text) as JsonObject;
+                }
+                catch (System.Text.Json.JsonException)
+                {
+                    return null;
+                }
+
+            default:
+                return null;
+        }
+    }
+
     private async Task<ToolOutcome> RunAsync(JsonObject args, CancellationToken ct)
     {
         var source = args["source"] is JsonValue s && s.TryGetValue<string>(out var text) ? text : null;
@@ -88,7 +112,12 @@ public sealed class Teacher(IChatClient llm, ToolSandbox sandbox, int maxSteps =
             return new ToolOutcome(false, null, "missing 'source'", "error: missing 'source' (a string of C# code)");
         }
 
-        var arguments = args["arguments"] as JsonObject ?? [];
+        var arguments = Arguments(args["arguments"]);
+        if (arguments is null)
+        {
+            return new ToolOutcome(false, null, "'arguments' is not an object", "error: 'arguments' must be a JSON object mapping parameter names to values");
+        }
+
         var result = await sandbox.RunSourceAsync(source, arguments, ct).ConfigureAwait(false);
         return result.Ok
             ? new ToolOutcome(true, result.Result, null, "result: " + result.ResultJson)

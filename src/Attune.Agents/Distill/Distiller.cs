@@ -103,12 +103,12 @@ public sealed class Distiller(IChatClient llm, ToolSandbox sandbox, ITextEmbedde
                 var key = ToolCompiler.KeyOf(source);
                 if (!bySource.TryGetValue(key, out var c))
                 {
-                    c = (name, Str(args, "description") ?? "", source, [], []);
+                    c = (ToolName(name), Str(args, "description") ?? "", source, [], []);
                     bySource[key] = c;
                     order.Add(key);
                 }
 
-                var example = new ToolExample(args["arguments"] as JsonObject is { } a ? (JsonObject)a.DeepClone() : [], step.Output?.DeepClone());
+                var example = new ToolExample(Teacher.Arguments(args["arguments"])?.DeepClone().AsObject() ?? [], step.Output?.DeepClone());
                 if (!c.Examples.Any(e => JsonNode.DeepEquals(e.Input, example.Input)))
                 {
                     c.Examples.Add(example);
@@ -317,6 +317,19 @@ public sealed class Distiller(IChatClient llm, ToolSandbox sandbox, ITextEmbedde
         {
             throw new FormatException(ex.Message, ex);
         }
+    }
+
+    /// <summary>A valid tool name from what the model wrote ("Solve 24!" becomes "solve_24").</summary>
+    internal static string ToolName(string raw)
+    {
+        var chars = raw.Trim().ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' ? c : '_').ToArray();
+        var name = new string(chars).Trim('_');
+        if (name.Length == 0 || !char.IsAsciiLetter(name[0]))
+        {
+            name = "tool_" + name;
+        }
+
+        return name.Length > 64 ? name[..64] : name;
     }
 
     private static string UniqueName(string name, IEnumerable<string> taken)
