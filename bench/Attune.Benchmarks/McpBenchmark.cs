@@ -69,7 +69,29 @@ public static class McpBenchmark
                 $"{name,-46} {Pct(times, 0.50),9:F0} {Pct(times, 0.99),9:F0} {times.Average(),9:F0} {calls / seconds,9:F0}"));
         }
 
-        // Where the time goes: the sandbox hop alone (this process -> tool host -> back), no MCP.
+        // Where the time goes (1): the C# SDK client and server in one process over in-memory pipes, tool in the sandbox.
+        {
+            var trivial = McpBox.Load(box);
+            using var sandbox = new ToolSandbox();
+            await using var connection = await Attune.Agents.Mcp.BoxConnection.InProcessAsync(trivial, sandbox, CancellationToken.None);
+            var rng = new Random(1);
+            var times = new double[calls];
+            for (var i = 0; i < warmup + calls; i++)
+            {
+                var t = Stopwatch.GetTimestamp();
+                await CallAsync(connection.Client, rng);
+                if (i >= warmup)
+                {
+                    times[i - warmup] = Stopwatch.GetElapsedTime(t).TotalMicroseconds;
+                }
+            }
+
+            Array.Sort(times);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{"(C# client+server in one process, pipes)",-46} {Pct(times, 0.50),9:F0} {Pct(times, 0.99),9:F0} {times.Average(),9:F0} {calls / (times.Sum() / 1e6),9:F0}"));
+        }
+
+        // Where the time goes (2): the sandbox hop alone (this process -> tool host -> back), no MCP.
         {
             const string source = "public static class Add { public static int Run(int a, int b) => a + b; }";
             using var sandbox = new ToolSandbox();
