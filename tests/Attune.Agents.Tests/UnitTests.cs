@@ -157,6 +157,22 @@ public sealed class BoxAndSandboxTests
     }
 
     [Fact]
+    public async Task Working_set_watchdog_kills_a_host_that_grows_past_its_cap()
+    {
+        // The GC heap cap is set high here so that only the working-set watchdog can stop it.
+        using var sandbox = new ToolSandbox(new SandboxLimits
+        {
+            HeapBytes = 1L << 30, WorkingSetBytes = 200L << 20, CpuTime = TimeSpan.FromSeconds(20), WallClock = TimeSpan.FromSeconds(30),
+        });
+        var grow = await sandbox.RunSourceAsync(
+            "public static class G { public static int Run() { var a = new byte[600_000_000]; for (int i = 0; i < a.Length; i += 4096) a[i] = 1; long n = 0; while (true) { n += a[(int)(n % a.Length)]; } } }", []);
+        Assert.False(grow.Ok);
+        Assert.Contains("memory limit exceeded", grow.Error, StringComparison.Ordinal);
+        var next = await sandbox.RunSourceAsync("public static class S { public static int Run() => 7; }", []);
+        Assert.True(next.Ok, next.Error);
+    }
+
+    [Fact]
     public void Entry_method_rules()
     {
         Assert.Throws<ToolRejectedException>(() => ToolCompiler.Compile("public static class S { public static int A() => 1; public static int B() => 2; }"));
