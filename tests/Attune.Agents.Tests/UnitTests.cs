@@ -173,6 +173,19 @@ public sealed class BoxAndSandboxTests
     }
 
     [Fact]
+    public async Task A_cancelled_call_replaces_the_busy_host()
+    {
+        using var sandbox = new ToolSandbox();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            sandbox.RunSourceAsync("public static class L { public static int Run(int n) { while (true) { n++; } } }", new JsonObject { ["n"] = 1 }, cts.Token));
+        var next = await sandbox.RunSourceAsync("public static class S { public static int Run(int n) => n * 2; }", new JsonObject { ["n"] = 21 });
+        Assert.True(next.Ok, next.Error);
+        Assert.Equal(42, next.Result!.GetValue<int>());
+        Assert.Equal(2, sandbox.HostsStarted);
+    }
+
+    [Fact]
     public void Entry_method_rules()
     {
         Assert.Throws<ToolRejectedException>(() => ToolCompiler.Compile("public static class S { public static int A() => 1; public static int B() => 2; }"));

@@ -125,7 +125,19 @@ public sealed class ToolSandbox : IDisposable
                 return new SandboxResult(false, null, "tool host crashed before the call (replaced)", true, clock.Elapsed.TotalMilliseconds);
             }
 
-            var (line, failure) = await ReadReplyAsync(host, clock, ct).ConfigureAwait(false);
+            string? line;
+            string failure;
+            try
+            {
+                (line, failure) = await ReadReplyAsync(host, clock, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The host is still busy with the abandoned call (and would answer it later): replace it.
+                Kill();
+                throw;
+            }
+
             if (line is null)
             {
                 Kill();
@@ -133,6 +145,12 @@ public sealed class ToolSandbox : IDisposable
             }
 
             var reply = JsonNode.Parse(line)!.AsObject();
+            if (reply["id"]?.GetValue<long>() != id)
+            {
+                Kill();
+                return new SandboxResult(false, null, $"tool host answered request {reply["id"]?.ToJsonString() ?? "?"} instead of {id}; the tool host was replaced", true, clock.Elapsed.TotalMilliseconds);
+            }
+
             var ok = reply["ok"]?.GetValue<bool>() == true;
             if (reply["fatal"]?.GetValue<bool>() == true)
             {
