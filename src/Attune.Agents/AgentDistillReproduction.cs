@@ -71,8 +71,7 @@ public sealed class AgentDistillReproduction : IReproduction
             source = $"REPLAY of `{replayPath}`";
         }
 
-        using (teacher)
-        using (student is var s2 && !ReferenceEquals(s2, teacher) ? s2 : null)
+        try
         {
             if (!live)
             {
@@ -86,6 +85,14 @@ public sealed class AgentDistillReproduction : IReproduction
             var work = Path.Combine(report.Directory, "work");
             var result = await AgentDistillPipeline.RunAsync(teacher, student, teach, bench, work, new PipelineOptions(), log, cancellationToken).ConfigureAwait(false);
             return await WriteAsync(context, result, source, live, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            teacher.Dispose();
+            if (!ReferenceEquals(student, teacher))
+            {
+                student.Dispose();
+            }
         }
     }
 

@@ -8,6 +8,7 @@ using Attune.Cli;
 namespace Attune.Agents.Tests;
 
 /// <summary>The <c>attune agent …</c> and <c>attune mcp …</c> verbs, run in process against the shipped replay log.</summary>
+[Collection(ProcessTests.Name)]
 public sealed class AgentCommandTests
 {
     private static string Log => "replay:" + Path.Combine(Paths.Repo, AgentDistillReproduction.ReplayRelativePath);

@@ -13,6 +13,7 @@ namespace Attune.Agents.Tests;
 /// called by MCP clients: the C# SDK over stdio and over HTTP, and the official TypeScript SDK
 /// (node) over both. Every tool is listed and called with each of its manifest examples.
 /// </summary>
+[Collection(ProcessTests.Name)]
 public sealed class McpServerTests
 {
     private static readonly McpBox Box = McpBox.Load(Paths.ExampleBox);
@@ -204,7 +205,7 @@ internal sealed class HttpServer : IDisposable
         process.BeginErrorReadLine();
         process.OutputDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
-        var done = await Task.WhenAny(found.Task, Task.Delay(TimeSpan.FromSeconds(60)));
+        var done = await Task.WhenAny(found.Task, Task.Delay(TimeSpan.FromSeconds(180)));
         if (done != found.Task)
         {
             process.Kill(true);

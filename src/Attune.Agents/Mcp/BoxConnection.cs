@@ -13,13 +13,14 @@ namespace Attune.Agents.Mcp;
 /// </summary>
 public sealed class BoxConnection : IAsyncDisposable
 {
-    private readonly CancellationTokenSource _stop = new();
+    private readonly CancellationTokenSource _stop;
     private readonly Task? _server;
     private readonly ToolSandbox? _sandbox;
     private readonly Pipe[] _pipes;
 
-    private BoxConnection(McpClient client, Task? server, ToolSandbox? sandbox, Pipe[] pipes)
+    private BoxConnection(McpClient client, Task? server, ToolSandbox? sandbox, Pipe[] pipes, CancellationTokenSource? stop = null)
     {
+        _stop = stop ?? new CancellationTokenSource();
         Client = client;
         _server = server;
         _sandbox = sandbox;
@@ -38,9 +39,7 @@ public sealed class BoxConnection : IAsyncDisposable
         var server = Task.Run(() => BoxServer.RunStreamsAsync(box, sandbox ?? owned!, toServer.Reader.AsStream(), toClient.Writer.AsStream(), null, stop.Token), CancellationToken.None);
         var transport = new StreamClientTransport(toServer.Writer.AsStream(), toClient.Reader.AsStream(), null);
         var client = await McpClient.CreateAsync(transport, new McpClientOptions { ClientInfo = new Implementation { Name = "attune-student", Version = "1.0.0" } }, null, ct).ConfigureAwait(false);
-        var connection = new BoxConnection(client, server, owned, [toServer, toClient]);
-        connection._stop.Token.Register(stop.Cancel);
-        return connection;
+        return new BoxConnection(client, server, owned, [toServer, toClient], stop);
     }
 
     public static async Task<BoxConnection> StdioAsync(string command, IList<string> arguments, CancellationToken ct)
