@@ -186,6 +186,24 @@ public sealed class BoxAndSandboxTests
     }
 
     [Fact]
+    public async Task A_pool_keeps_answering_while_one_host_is_stuck()
+    {
+        using var pool = new ToolSandboxPool(2, new SandboxLimits { WallClock = TimeSpan.FromSeconds(4), CpuTime = TimeSpan.FromSeconds(4) });
+        await pool.WarmUpAsync();
+        var spin = ToolCompiler.Compile("public static class L { public static int Run(int n) { while (true) { n++; } } }");
+        var add = ToolCompiler.Compile("public static class A { public static int Run(int a, int b) => a + b; }");
+        var stuck = pool.CallAsync(spin, new JsonObject { ["n"] = 1 });
+        await Task.Delay(100);
+        var quick = await pool.CallAsync(add, new JsonObject { ["a"] = 40, ["b"] = 2 });
+        Assert.True(quick.Ok, quick.Error);
+        Assert.Equal(42, quick.Result!.GetValue<int>());
+        Assert.False(stuck.IsCompleted, "the stuck call should still be running while the other host answers");
+        var killed = await stuck;
+        Assert.False(killed.Ok);
+        Assert.Contains("limit exceeded", killed.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Entry_method_rules()
     {
         Assert.Throws<ToolRejectedException>(() => ToolCompiler.Compile("public static class S { public static int A() => 1; public static int B() => 2; }"));

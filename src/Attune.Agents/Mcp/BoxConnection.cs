@@ -29,7 +29,7 @@ public sealed class BoxConnection : IAsyncDisposable
 
     public McpClient Client { get; }
 
-    public static async Task<BoxConnection> InProcessAsync(McpBox box, ToolSandbox? sandbox, CancellationToken ct)
+    public static async Task<BoxConnection> InProcessAsync(McpBox box, IToolRunner? sandbox, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(box);
         var owned = sandbox is null ? new ToolSandbox() : null;

@@ -24,9 +24,9 @@ namespace Attune.Agents.Mcp;
 public sealed class SandboxedMcpTool : McpServerTool
 {
     private readonly BoxTool _tool;
-    private readonly ToolSandbox _sandbox;
+    private readonly IToolRunner _sandbox;
 
-    public SandboxedMcpTool(BoxTool tool, ToolSandbox sandbox)
+    public SandboxedMcpTool(BoxTool tool, IToolRunner sandbox)
     {
         ArgumentNullException.ThrowIfNull(tool);
         _tool = tool;
@@ -91,14 +91,14 @@ public static class BoxServer
     }
 
     /// <summary>The box's tools as MCP tools over <paramref name="sandbox"/>.</summary>
-    public static IReadOnlyList<McpServerTool> Tools(McpBox box, ToolSandbox sandbox)
+    public static IReadOnlyList<McpServerTool> Tools(McpBox box, IToolRunner sandbox)
     {
         ArgumentNullException.ThrowIfNull(box);
         return [.. box.Tools.Select(t => (McpServerTool)new SandboxedMcpTool(t, sandbox))];
     }
 
     /// <summary>Options of a server that lists and calls the box's tools.</summary>
-    public static McpServerOptions Options(McpBox box, ToolSandbox sandbox)
+    public static McpServerOptions Options(McpBox box, IToolRunner sandbox)
     {
         var collection = new McpServerPrimitiveCollection<McpServerTool>();
         foreach (var tool in Tools(box, sandbox))
@@ -117,7 +117,7 @@ public static class BoxServer
     }
 
     /// <summary>Serves over a pair of streams (e.g. in-process pipes); returns when the input ends or <paramref name="ct"/> fires.</summary>
-    public static async Task RunStreamsAsync(McpBox box, ToolSandbox sandbox, Stream input, Stream output, ILoggerFactory? logs, CancellationToken ct)
+    public static async Task RunStreamsAsync(McpBox box, IToolRunner sandbox, Stream input, Stream output, ILoggerFactory? logs, CancellationToken ct)
     {
         var transport = new StreamServerTransport(input, output, box.Manifest.Name, logs);
         await using var server = McpServer.Create(transport, Options(box, sandbox), logs);
@@ -125,7 +125,7 @@ public static class BoxServer
     }
 
     /// <summary>Serves over this process's stdin/stdout (the protocol only; logs go to stderr).</summary>
-    public static async Task RunStdioAsync(McpBox box, ToolSandbox sandbox, ILoggerFactory? logs, CancellationToken ct)
+    public static async Task RunStdioAsync(McpBox box, IToolRunner sandbox, ILoggerFactory? logs, CancellationToken ct)
     {
         var options = Options(box, sandbox);
         var transport = new StdioServerTransport(options, logs);
@@ -134,7 +134,7 @@ public static class BoxServer
     }
 
     /// <summary>Serves over streamable HTTP at <paramref name="urls"/> (path <c>/mcp</c>); calls <paramref name="started"/> with the bound addresses.</summary>
-    public static async Task RunHttpAsync(McpBox box, ToolSandbox sandbox, string urls, TextWriter log, Action<IReadOnlyList<string>>? started, bool verbose, CancellationToken ct)
+    public static async Task RunHttpAsync(McpBox box, IToolRunner sandbox, string urls, TextWriter log, Action<IReadOnlyList<string>>? started, bool verbose, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(log);
         var builder = WebApplication.CreateSlimBuilder();

@@ -22,7 +22,7 @@ public sealed record SandboxResult(bool Ok, JsonNode? Result, string? Error, boo
 /// overflow, fail-fast) or was killed is replaced on the next call; the call that killed it gets
 /// an error and the sandbox keeps serving.
 /// </summary>
-public sealed class ToolSandbox : IDisposable
+public sealed class ToolSandbox : IToolRunner, IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly SandboxLimits _limits;

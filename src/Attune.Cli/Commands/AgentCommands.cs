@@ -27,7 +27,8 @@ public sealed partial class AgentCommands : ICommandModule
         var box = new Option<string>("--box") { Description = "The MCP box folder (box.json + tools/).", Required = true };
         var transport = new Option<string>("--transport") { Description = "stdio (default) or http (streamable HTTP at /mcp).", DefaultValueFactory = _ => "stdio" };
         var urls = new Option<string>("--urls") { Description = "With --transport http: where to listen (e.g. http://127.0.0.1:5000; port 0 picks a free one).", DefaultValueFactory = _ => "http://127.0.0.1:5000" };
-        var command = new Command("serve", "Serve an MCP box: each tool (name, description, input schema) over MCP; tool code runs in the sandboxed tool host. With stdio, stdout carries only the protocol.") { box, transport, urls };
+        var hosts = new Option<int>("--hosts") { Description = "Tool host processes: calls run side by side on up to this many (default 1).", DefaultValueFactory = _ => 1 };
+        var command = new Command("serve", "Serve an MCP box: each tool (name, description, input schema) over MCP; tool code runs in the sandboxed tool host. With stdio, stdout carries only the protocol.") { box, transport, urls, hosts };
         app.SetAction(command, async (ctx, ct) =>
         {
             var kind = ctx.Get(transport) ?? "stdio";
@@ -36,8 +37,14 @@ public sealed partial class AgentCommands : ICommandModule
                 throw new AttuneInputException($"--transport: '{kind}' is not one of stdio, http");
             }
 
+            var n = ctx.Get(hosts);
+            if (n is < 1 or > 64)
+            {
+                throw new AttuneInputException($"--hosts: '{n}' is not between 1 and 64");
+            }
+
             var loaded = McpBox.Load(ctx.Get(box)!);
-            using var sandbox = new ToolSandbox();
+            using var sandbox = new ToolSandboxPool(n);
             await sandbox.WarmUpAsync(ct);
             if (kind == "stdio")
             {
