@@ -106,6 +106,25 @@ public sealed class AgentCommandTests
     }
 
     [Fact]
+    public async Task Mcp_check_calls_every_example_and_fails_on_a_wrong_one()
+    {
+        var (code, stdout, stderr) = await Run("mcp", "check", "--box", Paths.ExampleBox, "--json");
+        Assert.True(code == 0, stderr + stdout);
+        var doc = JsonNode.Parse(stdout)!;
+        Assert.Equal(7, doc["examples"]!.GetValue<int>());
+        Assert.Equal(0, doc["failed"]!.GetValue<int>());
+
+        var dir = Paths.TempDir();
+        CopyDirectory(Paths.ExampleBox, dir);
+        var manifest = Path.Combine(dir, "tools", "evaluate_expression.json");
+        await File.WriteAllTextAsync(manifest, (await File.ReadAllTextAsync(manifest)).Replace("\"59/3\"", "\"20\"", StringComparison.Ordinal));
+        (code, stdout, _) = await Run("mcp", "check", "--box", dir);
+        Assert.Equal(1, code);
+        Assert.Contains("FAIL evaluate_expression", stdout, StringComparison.Ordinal);
+        Assert.Contains("6 of 7 examples reproduced", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_box_with_a_hostile_tool_does_not_load()
     {
         var dir = Paths.TempDir();

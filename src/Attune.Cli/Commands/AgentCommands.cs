@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Attune.Agents.Box;
 using Attune.Agents.Mcp;
 using Attune.Agents.Sandbox;
@@ -19,7 +21,51 @@ public sealed partial class AgentCommands : ICommandModule
         ArgumentNullException.ThrowIfNull(app);
         var mcp = app.AddGroup("mcp", "Model Context Protocol: serve an MCP box's tools.");
         mcp.Subcommands.Add(ServeCommand(app));
+        mcp.Subcommands.Add(CheckCommand(app));
         AddAgentCommands(app);
+    }
+
+    private static Command CheckCommand(CliApp app)
+    {
+        var box = new Option<string>("--box") { Description = "The MCP box folder (box.json + tools/).", Required = true };
+        var command = new Command("check", "Serve the box in process and call every tool with each of its manifest examples through an MCP client; exit 1 when any output differs.") { box };
+        app.SetAction(command, async (ctx, ct) =>
+        {
+            var loaded = McpBox.Load(ctx.Get(box)!);
+            using var sandbox = new ToolSandbox();
+            await using var connection = await BoxConnection.InProcessAsync(loaded, sandbox, ct);
+            var results = new List<object>();
+            var failed = 0;
+            foreach (var tool in loaded.Tools)
+            {
+                foreach (var example in tool.Manifest.Examples)
+                {
+                    var args = example.Input.ToDictionary(p => p.Key, p => (object?)JsonSerializer.Deserialize<JsonElement>(p.Value?.ToJsonString() ?? "null"));
+                    var call = await connection.Client.CallToolAsync(tool.Name, args, cancellationToken: ct);
+                    var got = call.StructuredContent is { } sc ? JsonNode.Parse(sc.GetRawText())?["result"] : null;
+                    var ok = call.IsError != true && JsonNode.DeepEquals(got, example.Output);
+                    failed += ok ? 0 : 1;
+                    var text = string.Concat(call.Content.OfType<ModelContextProtocol.Protocol.TextContentBlock>().Select(c => c.Text));
+                    results.Add(new { tool = tool.Name, input = example.Input, expected = example.Output, got = call.IsError == true ? null : got, error = call.IsError == true ? text : null, ok });
+                    if (!ctx.Json)
+                    {
+                        ctx.Out.WriteLine($"{(ok ? "ok  " : "FAIL")} {tool.Name}({example.Input.ToJsonString()}) -> {(call.IsError == true ? "error: " + text : got?.ToJsonString())}{(ok ? "" : ", expected " + example.Output?.ToJsonString())}");
+                    }
+                }
+            }
+
+            if (ctx.Json)
+            {
+                ctx.WriteJson(new { box = loaded.Manifest.Name, tools = loaded.Tools.Count, examples = results.Count, failed, results });
+            }
+            else
+            {
+                ctx.Out.WriteLine($"{results.Count - failed} of {results.Count} examples reproduced ({loaded.Tools.Count} tools)");
+            }
+
+            return failed == 0 ? CliApp.Success : CliApp.InternalFailure;
+        });
+        return command;
     }
 
     private static Command ServeCommand(CliApp app)
