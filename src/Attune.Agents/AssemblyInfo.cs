@@ -1,0 +1,1 @@
+namespace Attune.Agents;

@@ -1,0 +1,387 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Attune.Agents.Sandbox;
+
+/// <summary>The outcome of a sandboxed call: a JSON result, or an error saying why there is none.</summary>
+public sealed record SandboxResult(bool Ok, JsonNode? Result, string? Error, bool HostReplaced, double Milliseconds)
+{
+    /// <summary>The result as compact JSON text (<c>null</c> for an error).</summary>
+    public string? ResultJson => Ok ? Result?.ToJsonString() ?? "null" : null;
+}
+
+/// <summary>
+/// Runs compiled tool code out of process, in a tool host (Attune.Agents.ToolHost) that this
+/// class starts, watches and replaces. Calls are serialized (one host, one call at a time).
+/// Limits (<see cref="SandboxLimits"/>): the host's GC heap is capped by DOTNET_GCHeapHardLimit;
+/// a watchdog kills the host when a call exceeds its wall-clock or CPU-time budget or the
+/// host's working set grows past the cap; results longer than the output cap are refused by the
+/// host, and a reply line longer than that (plus slack) kills it. A host that crashed (stack
+/// overflow, fail-fast) or was killed is replaced on the next call; the call that killed it gets
+/// an error and the sandbox keeps serving.
+/// </summary>
+public sealed class ToolSandbox : IToolRunner, IDisposable
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly SandboxLimits _limits;
+    private Host? _host;
+    private long _nextId;
+    private bool _disposed;
+
+    public ToolSandbox(SandboxLimits? limits = null) => _limits = limits ?? SandboxLimits.Default;
+
+    public SandboxLimits Limits => _limits;
+
+    /// <summary>How many hosts were started (1 + replacements).</summary>
+    public int HostsStarted { get; private set; }
+
+    /// <summary>Checks and compiles <paramref name="source"/>, then calls its entry method with <paramref name="arguments"/>.</summary>
+    public Task<SandboxResult> RunSourceAsync(string source, JsonObject arguments, CancellationToken ct = default)
+    {
+        CompiledTool tool;
+        try
+        {
+            tool = ToolCompiler.Compile(source);
+        }
+        catch (ToolRejectedException ex)
+        {
+            return Task.FromResult(new SandboxResult(false, null, ex.Message, false, 0));
+        }
+
+        return CallAsync(tool, arguments, ct);
+    }
+
+    /// <summary>Starts the host now (otherwise the first call does).</summary>
+    public async Task WarmUpAsync(CancellationToken ct = default)
+    {
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            _host ??= await StartAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Calls <paramref name="tool"/>'s entry method in the host.</summary>
+    public async Task<SandboxResult> CallAsync(CompiledTool tool, JsonObject arguments, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(tool);
+        ArgumentNullException.ThrowIfNull(arguments);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            var replaced = false;
+            if (_host is { } old && old.Process.HasExited)
+            {
+                old.Dispose();
+                _host = null;
+            }
+
+            if (_host is null)
+            {
+                replaced = HostsStarted > 0;
+                _host = await StartAsync(ct).ConfigureAwait(false);
+            }
+
+            var host = _host;
+            var id = Interlocked.Increment(ref _nextId);
+            var request = host.Request;
+            request.SetLength(0);
+            using (var w = new Utf8JsonWriter(request))
+            {
+                w.WriteStartObject();
+                w.WriteNumber("id", id);
+                w.WriteString("key", tool.Key);
+                w.WriteString("type", tool.TypeName);
+                w.WriteString("method", tool.MethodName);
+                w.WritePropertyName("args");
+                arguments.WriteTo(w);
+                w.WriteNumber("maxOutput", _limits.OutputChars);
+                if (host.Loaded.Add(tool.Key))
+                {
+                    w.WriteBase64String("assembly", tool.Image);
+                }
+
+                w.WriteEndObject();
+            }
+
+            request.WriteByte((byte)'\n');
+            try
+            {
+                var stdin = host.Input.BaseStream;
+                await stdin.WriteAsync(request.GetBuffer().AsMemory(0, (int)request.Length), ct).ConfigureAwait(false);
+                await stdin.FlushAsync(ct).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                Kill();
+                return new SandboxResult(false, null, "tool host crashed before the call (replaced)", true, clock.Elapsed.TotalMilliseconds);
+            }
+
+            string? line;
+            string failure;
+            try
+            {
+                (line, failure) = await ReadReplyAsync(host, clock, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The host is still busy with the abandoned call (and would answer it later): replace it.
+                Kill();
+                throw;
+            }
+
+            if (line is null)
+            {
+                Kill();
+                return new SandboxResult(false, null, failure + "; the tool host was replaced", true, clock.Elapsed.TotalMilliseconds);
+            }
+
+            var reply = JsonNode.Parse(line)!.AsObject();
+            if (reply["id"]?.GetValue<long>() != id)
+            {
+                Kill();
+                return new SandboxResult(false, null, $"tool host answered request {reply["id"]?.ToJsonString() ?? "?"} instead of {id}; the tool host was replaced", true, clock.Elapsed.TotalMilliseconds);
+            }
+
+            var ok = reply["ok"]?.GetValue<bool>() == true;
+            if (reply["fatal"]?.GetValue<bool>() == true)
+            {
+                Kill();
+                replaced = true;
+            }
+
+            return ok
+                ? new SandboxResult(true, reply["result"]?.DeepClone(), null, replaced, clock.Elapsed.TotalMilliseconds)
+                : new SandboxResult(false, null, reply["error"]?.GetValue<string>() ?? "error", replaced, clock.Elapsed.TotalMilliseconds);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task<(string? Line, string Failure)> ReadReplyAsync(Host host, Stopwatch clock, CancellationToken ct)
+    {
+        var read = host.ReadLineAsync(_limits.OutputChars + 4096);
+        // The CPU-time baseline is taken at the first watchdog tick (20 ms), so that quick calls pay
+        // no /proc read; CPU spent before it counts against the wall clock only.
+        TimeSpan? cpuBefore = null;
+        while (true)
+        {
+            var done = await Task.WhenAny(read, Task.Delay(20, ct)).ConfigureAwait(false);
+            if (done == read)
+            {
+                var (line, tooLong) = await read.ConfigureAwait(false);
+                if (tooLong)
+                {
+                    return (null, $"output limit exceeded ({_limits.OutputChars} characters)");
+                }
+
+                return line is null ? (null, $"tool host crashed (exit code {ExitCode(host.Process)})") : (line, "");
+            }
+
+            ct.ThrowIfCancellationRequested();
+            if (clock.Elapsed > _limits.WallClock)
+            {
+                return (null, $"wall-clock limit exceeded ({_limits.WallClock.TotalSeconds:0.###} s)");
+            }
+
+            var cpu = CpuTime(host.Process);
+            cpuBefore ??= cpu;
+            if (cpu - cpuBefore > _limits.CpuTime)
+            {
+                return (null, $"CPU-time limit exceeded ({_limits.CpuTime.TotalSeconds:0.###} s)");
+            }
+
+            host.Process.Refresh();
+            if (!host.Process.HasExited && host.Process.WorkingSet64 > _limits.WorkingSetBytes)
+            {
+                return (null, $"memory limit exceeded (working set {host.Process.WorkingSet64 >> 20} MB > {_limits.WorkingSetBytes >> 20} MB)");
+            }
+        }
+    }
+
+    private static TimeSpan CpuTime(Process process)
+    {
+        try
+        {
+            process.Refresh();
+            return process.HasExited ? TimeSpan.Zero : process.TotalProcessorTime;
+        }
+        catch (InvalidOperationException)
+        {
+            return TimeSpan.Zero;
+        }
+    }
+
+    private static string ExitCode(Process process)
+    {
+        try
+        {
+            return process.WaitForExit(2000) ? process.ExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) : "still running";
+        }
+        catch (InvalidOperationException)
+        {
+            return "unknown";
+        }
+    }
+
+    private void Kill()
+    {
+        _host?.Dispose();
+        _host = null;
+    }
+
+    private async Task<Host> StartAsync(CancellationToken ct)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "Attune.Agents.ToolHost.dll");
+        if (!File.Exists(dll))
+        {
+            dll = Path.Combine(Path.GetDirectoryName(typeof(ToolSandbox).Assembly.Location)!, "Attune.Agents.ToolHost.dll");
+        }
+
+        var start = new ProcessStartInfo(DotnetHost.Path)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            StandardOutputEncoding = new UTF8Encoding(false),
+            WorkingDirectory = Path.GetTempPath(),
+        };
+        start.ArgumentList.Add(dll);
+        start.Environment["DOTNET_GCHeapHardLimit"] = "0x" + _limits.HeapBytes.ToString("X", System.Globalization.CultureInfo.InvariantCulture);
+        start.Environment["DOTNET_gcServer"] = "0";
+        start.Environment["DOTNET_TieredPGO"] = "0";
+        start.Environment["DOTNET_DbgEnableMiniDump"] = "0";
+        start.Environment["DOTNET_EnableCrashReport"] = "0";
+        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the tool host");
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginErrorReadLine();
+        HostsStarted++;
+        var host = new Host(process);
+        var ready = host.ReadLineAsync(1024);
+        if (await Task.WhenAny(ready, Task.Delay(TimeSpan.FromSeconds(30), ct)).ConfigureAwait(false) != ready || (await ready.ConfigureAwait(false)).Line is null)
+        {
+            host.Dispose();
+            throw new InvalidOperationException($"the tool host ({dll}) did not start");
+        }
+
+        return host;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        Kill();
+        _gate.Dispose();
+    }
+
+    private sealed class Host(Process process) : IDisposable
+    {
+        private readonly Stream _stdout = process.StandardOutput.BaseStream;
+        private readonly byte[] _buffer = new byte[64 * 1024];
+        private int _start;
+        private int _end;
+
+        public Process Process { get; } = process;
+
+        public StreamWriter Input { get; } = process.StandardInput;
+
+        /// <summary>The buffer requests are written into (one call at a time).</summary>
+        public MemoryStream Request { get; } = new();
+
+        public HashSet<string> Loaded { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Reads one line (UTF-8); null at end of stream; TooLong when it passes <paramref name="maxBytes"/>.</summary>
+        public async Task<(string? Line, bool TooLong)> ReadLineAsync(int maxBytes)
+        {
+            using var line = new MemoryStream();
+            while (true)
+            {
+                var nl = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
+                if (nl >= 0)
+                {
+                    line.Write(_buffer, _start, nl - _start);
+                    _start = nl + 1;
+                    return (Encoding.UTF8.GetString(line.GetBuffer(), 0, (int)line.Length), false);
+                }
+
+                line.Write(_buffer, _start, _end - _start);
+                _start = _end = 0;
+                if (line.Length > maxBytes)
+                {
+                    return (null, true);
+                }
+
+                var n = await _stdout.ReadAsync(_buffer).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    return (null, false);
+                }
+
+                _end = n;
+            }
+        }
+
+        public void Dispose()
+        {
+            try
+            {
+                if (!Process.HasExited)
+                {
+                    Process.Kill(entireProcessTree: true);
+                    Process.WaitForExit(2000);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+            }
+
+            Process.Dispose();
+        }
+    }
+}
+
+/// <summary>Where the <c>dotnet</c> muxer is: DOTNET_HOST_PATH, this process when it is dotnet, else <c>dotnet</c> on PATH.</summary>
+public static class DotnetHost
+{
+    public static string Path
+    {
+        get
+        {
+            if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } p && File.Exists(p))
+            {
+                return p;
+            }
+
+            if (Environment.ProcessPath is { } self && System.IO.Path.GetFileNameWithoutExtension(self) == "dotnet")
+            {
+                return self;
+            }
+
+            if (Environment.GetEnvironmentVariable("DOTNET_ROOT") is { Length: > 0 } root && File.Exists(System.IO.Path.Combine(root, "dotnet")))
+            {
+                return System.IO.Path.Combine(root, "dotnet");
+            }
+
+            return "dotnet";
+        }
+    }
+}
