@@ -378,7 +378,7 @@ public sealed class PreferenceTrainer
         string? final = null;
         if (!cancelled)
         {
-            final = WriteFinal();
+            final = Checkpoints.WriteFinal(_output, _policy, _o.Lora, WriteExtras);
             if (_o.Plot)
             {
                 PlotMetrics(metricsPath);
@@ -550,32 +550,6 @@ public sealed class PreferenceTrainer
         var path = Checkpoints.Save(root, _policy, _o.Lora, optimizer, state, RunConfig, WriteExtras, _o.KeepCheckpoints);
         _progress.WriteLine($"checkpoint {path}");
         return path;
-    }
-
-    private string WriteFinal()
-    {
-        var name = _o.Lora is null ? Checkpoints.ModelFolder : Checkpoints.AdapterFolder;
-        var final = Path.Combine(_output, name);
-        var temp = Path.Combine(_output, $".final.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            Checkpoints.WriteWeights(temp, _policy, _o.Lora, WriteExtras);
-            if (Directory.Exists(final))
-            {
-                Directory.Delete(final, recursive: true);
-            }
-
-            Directory.Move(Path.Combine(temp, name), final);
-        }
-        finally
-        {
-            if (Directory.Exists(temp))
-            {
-                Directory.Delete(temp, recursive: true);
-            }
-        }
-
-        return final;
     }
 
     /// <summary>metrics.png (loss, margin, accuracy) and logps.png (chosen and rejected log-probs) from metrics.jsonl.</summary>

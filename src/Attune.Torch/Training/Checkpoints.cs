@@ -116,6 +116,36 @@ public static partial class Checkpoints
         return final;
     }
 
+    /// <summary>
+    /// Writes a run's final weights to <c>model/</c> (or <c>adapter/</c> with LoRA) in
+    /// <paramref name="output"/>, atomically (temporary folder + rename); returns the folder.
+    /// </summary>
+    public static string WriteFinal(string output, CausalLM model, LoraConfig? lora, Action<string>? writeExtras = null)
+    {
+        var name = lora is null ? ModelFolder : AdapterFolder;
+        var final = Path.Combine(output, name);
+        var temp = Path.Combine(output, $".final.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            WriteWeights(temp, model, lora, writeExtras);
+            if (Directory.Exists(final))
+            {
+                Directory.Delete(final, recursive: true);
+            }
+
+            Directory.Move(Path.Combine(temp, name), final);
+        }
+        finally
+        {
+            if (Directory.Exists(temp))
+            {
+                Directory.Delete(temp, recursive: true);
+            }
+        }
+
+        return final;
+    }
+
     /// <summary>Writes the trained weights into <paramref name="directory"/>: <c>model/</c> (full) or <c>adapter/</c> (LoRA).</summary>
     public static void WriteWeights(string directory, CausalLM model, LoraConfig? lora, Action<string>? writeExtras = null)
     {

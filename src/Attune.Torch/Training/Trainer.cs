@@ -273,7 +273,7 @@ public sealed class Trainer<TBatch>
         }
         else
         {
-            output = WriteFinal();
+            output = Checkpoints.WriteFinal(_output, _model, _lora, WriteExtras);
             _progress.WriteLine($"done: {step} steps, loss {lastLoss?.ToString("F4", CultureInfo.InvariantCulture) ?? "-"}; weights in {output}");
         }
 
@@ -317,33 +317,6 @@ public sealed class Trainer<TBatch>
         var path = Checkpoints.Save(CheckpointRoot, _model, _lora, optimizer, state, RunConfig, WriteExtras, _options.KeepCheckpoints);
         _progress.WriteLine($"checkpoint {path}");
         return path;
-    }
-
-    /// <summary>Writes the final weights to <c>model/</c> or <c>adapter/</c> in the output folder, atomically (temporary folder + rename).</summary>
-    private string WriteFinal()
-    {
-        var name = _lora is null ? Checkpoints.ModelFolder : Checkpoints.AdapterFolder;
-        var final = Path.Combine(_output, name);
-        var temp = Path.Combine(_output, $".final.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            Checkpoints.WriteWeights(temp, _model, _lora, WriteExtras);
-            if (Directory.Exists(final))
-            {
-                Directory.Delete(final, recursive: true);
-            }
-
-            Directory.Move(Path.Combine(temp, name), final);
-        }
-        finally
-        {
-            if (Directory.Exists(temp))
-            {
-                Directory.Delete(temp, recursive: true);
-            }
-        }
-
-        return final;
     }
 
     private void CheckCompatible(TrainerState state, string checkpoint)
