@@ -261,8 +261,8 @@ public sealed class PreferenceTrainer
             }
 
             start = state.Step;
-            Truncate(metricsPath, start);
-            Truncate(probePath, start);
+            Checkpoints.TruncateStepLog(metricsPath, start);
+            Checkpoints.TruncateStepLog(probePath, start);
             _progress.WriteLine($"resuming from {latest} (step {start} of {TotalSteps})");
         }
         else
@@ -574,27 +574,5 @@ public sealed class PreferenceTrainer
         {
             _progress.WriteLine($"plots not written: {e.Message}");
         }
-    }
-
-    private static void Truncate(string path, long step)
-    {
-        if (!File.Exists(path))
-        {
-            return;
-        }
-
-        var kept = File.ReadLines(path).Where(line =>
-        {
-            try
-            {
-                using var doc = JsonDocument.Parse(line);
-                return doc.RootElement.GetProperty("step").GetInt64() <= step;
-            }
-            catch (JsonException)
-            {
-                return false;
-            }
-        }).ToList();
-        AtomicFile.WriteAllText(path, kept.Count == 0 ? "" : string.Join('\n', kept) + "\n");
     }
 }

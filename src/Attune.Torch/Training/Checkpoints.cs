@@ -117,6 +117,33 @@ public static partial class Checkpoints
     }
 
     /// <summary>
+    /// Drops the lines of a per-step JSON-lines log (<c>metrics.jsonl</c>, <c>probe.jsonl</c>) whose
+    /// <c>step</c> is after <paramref name="step"/>: written after the checkpoint a resumed run starts
+    /// from. A line cut short by a kill is dropped too. Rewritten atomically; a missing file is left alone.
+    /// </summary>
+    public static void TruncateStepLog(string path, long step)
+    {
+        if (!File.Exists(path))
+        {
+            return;
+        }
+
+        var kept = File.ReadLines(path).Where(line =>
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(line);
+                return doc.RootElement.GetProperty("step").GetInt64() <= step;
+            }
+            catch (JsonException)
+            {
+                return false;   // a line cut short by the kill
+            }
+        }).ToList();
+        AtomicFile.WriteAllText(path, kept.Count == 0 ? "" : string.Join('\n', kept) + "\n");
+    }
+
+    /// <summary>
     /// Writes a run's final weights to <c>model/</c> (or <c>adapter/</c> with LoRA) in
     /// <paramref name="output"/>, atomically (temporary folder + rename); returns the folder.
     /// </summary>

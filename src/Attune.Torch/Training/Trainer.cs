@@ -170,7 +170,7 @@ public sealed class Trainer<TBatch>
             state = Checkpoints.Restore(latest, _model, _lora is not null, optimizer);
             CheckCompatible(state, latest);
             start = state.Step;
-            TruncateMetrics(metricsPath, start);
+            Checkpoints.TruncateStepLog(metricsPath, start);
             _progress.WriteLine($"resuming from {latest} (step {start} of {TotalSteps})");
         }
         else
@@ -332,29 +332,6 @@ public sealed class Trainer<TBatch>
         {
             throw new AttuneInputException($"the checkpoint is at step {state.Step}, past this run's {TotalSteps} steps", checkpoint);
         }
-    }
-
-    /// <summary>Drops metrics lines of steps after <paramref name="step"/> (written after the checkpoint a resumed run starts from).</summary>
-    private static void TruncateMetrics(string path, long step)
-    {
-        if (!File.Exists(path))
-        {
-            return;
-        }
-
-        var kept = File.ReadLines(path).Where(line =>
-        {
-            try
-            {
-                using var doc = JsonDocument.Parse(line);
-                return doc.RootElement.GetProperty("step").GetInt64() <= step;
-            }
-            catch (JsonException)
-            {
-                return false;   // a line cut short by the kill
-            }
-        }).ToList();
-        AtomicFile.WriteAllText(path, kept.Count == 0 ? "" : string.Join('\n', kept) + "\n");
     }
 }
 
