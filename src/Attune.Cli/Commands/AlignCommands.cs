@@ -7,7 +7,6 @@ using Attune.Alignment.Probe;
 using Attune.Alignment.Training;
 using Attune.Core.Errors;
 using Attune.Core.Reproductions;
-using Attune.Torch.Lora;
 using Attune.Torch.Models;
 using Attune.Torch.Training;
 
@@ -150,10 +149,7 @@ public sealed class AlignCommands : ICommandModule
         var noCache = new Option<bool>("--no-ref-cache") { Description = "Run the reference every step instead of precomputing its log-probs once." };
         var cacheDir = new Option<string?>("--ref-cache") { Description = "Folder of the reference log-prob cache (default: OUT/reference-cache)." };
         var appendEos = new Option<bool>("--append-eos") { Description = "Append the tokenizer's EOS to both responses." };
-        var loraR = new Option<int>("--lora-r") { Description = "Train a LoRA adapter of this rank instead of the full model (0: full)." };
-        var loraAlpha = new Option<double>("--lora-alpha") { DefaultValueFactory = _ => 16, Description = "LoRA alpha." };
-        var loraDropout = new Option<double>("--lora-dropout") { Description = "LoRA dropout." };
-        var loraTargets = new Option<string>("--lora-targets") { DefaultValueFactory = _ => "q_proj,v_proj", Description = "Comma-separated module names, or all-linear." };
+        var loraOptions = new LoraCliOptions();
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 1, Description = "Passes over the data." };
         var maxSteps = new Option<int?>("--max-steps") { Description = "Stop after this many steps." };
         var batchSize = new Option<int>("--batch-size") { DefaultValueFactory = _ => 8, Description = "Pairs per step." };
@@ -175,7 +171,7 @@ public sealed class AlignCommands : ICommandModule
         var command = new Command("train", "Preference-optimise a causal LM with a margin loss; full or LoRA; cached reference; metrics, plots, checkpoints, resume.")
         {
             model, reference, tokenizer, data, eval, output, loss, beta, smoothing, alpha, gamma, lambda, nll, update, noCache, cacheDir, appendEos,
-            loraR, loraAlpha, loraDropout, loraTargets, epochs, maxSteps, batchSize, lr, minLr, warmup, schedule, weightDecay, maxGradNorm,
+            loraOptions.Rank, loraOptions.Alpha, loraOptions.Dropout, loraOptions.Targets, epochs, maxSteps, batchSize, lr, minLr, warmup, schedule, weightDecay, maxGradNorm,
             saveEvery, keep, evalEvery, logEvery, probeEvery, probeIndex, resume, threads, device,
         };
         group.Subcommands.Add(command);
@@ -208,13 +204,7 @@ public sealed class AlignCommands : ICommandModule
                 var train = PreferenceData.Encode(PreferenceData.Read(dataPath), tok, dataPath, ctx.Get(appendEos), maxLength);
                 var evalPath = ctx.Get(eval);
                 var evalPairs = evalPath is null ? null : PreferenceData.Encode(PreferenceData.Read(evalPath), tok, evalPath, ctx.Get(appendEos), maxLength);
-                var lora = ctx.Get(loraR) > 0
-                    ? new LoraConfig
-                    {
-                        Rank = ctx.Get(loraR), Alpha = ctx.Get(loraAlpha), Dropout = ctx.Get(loraDropout),
-                        TargetModules = [.. ctx.Get(loraTargets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
-                    }
-                    : null;
+                var lora = loraOptions.Read(ctx);
                 var options = new PreferenceTrainerOptions
                 {
                     Loss = lossName,

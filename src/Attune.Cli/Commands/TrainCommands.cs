@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Attune.Core.Errors;
-using Attune.Torch.Lora;
 using Attune.Torch.Models;
 using Attune.Torch.Training;
 
@@ -24,10 +23,7 @@ public sealed class TrainCommands : ICommandModule
         var data = new Option<string>("--data") { Description = "Training data: JSON lines {\"prompt\": …, \"response\": …}.", Required = true };
         var eval = new Option<string?>("--eval") { Description = "Held-out data in the same form; its mean loss per response token is reported." };
         var output = new Option<string>("--out") { Description = "The run folder: metrics.jsonl, checkpoints/, and model/ or adapter/ at the end.", Required = true };
-        var loraR = new Option<int>("--lora-r") { Description = "Train a LoRA adapter of this rank instead of the full model (0: full fine-tuning)." };
-        var loraAlpha = new Option<double>("--lora-alpha") { Description = "LoRA alpha (scaling alpha / r).", DefaultValueFactory = _ => 16 };
-        var loraDropout = new Option<double>("--lora-dropout") { Description = "Dropout on the adapter's input." };
-        var loraTargets = new Option<string>("--lora-targets") { Description = "Comma-separated module names, or all-linear.", DefaultValueFactory = _ => "q_proj,v_proj" };
+        var loraOptions = new LoraCliOptions();
         var epochs = new Option<int>("--epochs") { Description = "Passes over the data.", DefaultValueFactory = _ => 1 };
         var maxSteps = new Option<int?>("--max-steps") { Description = "Stop after this many optimizer steps." };
         var batchSize = new Option<int>("--batch-size") { Description = "Examples per micro-batch.", DefaultValueFactory = _ => 8 };
@@ -47,14 +43,14 @@ public sealed class TrainCommands : ICommandModule
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var command = new Command("sft", "Supervised fine-tuning on prompt/response pairs: loss on response tokens only; full or LoRA.")
         {
-            model, tokenizer, data, eval, output, loraR, loraAlpha, loraDropout, loraTargets, epochs, maxSteps, batchSize, gradAccum, lr, minLr,
+            model, tokenizer, data, eval, output, loraOptions.Rank, loraOptions.Alpha, loraOptions.Dropout, loraOptions.Targets, epochs, maxSteps, batchSize, gradAccum, lr, minLr,
             warmup, schedule, weightDecay, maxGradNorm, saveEvery, keep, evalEvery, logEvery, resume, threads, device,
         };
         group.Subcommands.Add(command);
         app.SetAction(command, (ctx, ct) =>
         {
             var modelDir = ctx.Get(model)!;
-            if (ctx.Get(epochs) < 1 || ctx.Get(batchSize) < 1 || ctx.Get(gradAccum) < 1 || ctx.Get(lr) <= 0 || ctx.Get(loraR) < 0 || ctx.Get(maxSteps) is < 1)
+            if (ctx.Get(epochs) < 1 || ctx.Get(batchSize) < 1 || ctx.Get(gradAccum) < 1 || ctx.Get(lr) <= 0 || ctx.Get(loraOptions.Rank) < 0 || ctx.Get(maxSteps) is < 1)
             {
                 throw new AttuneInputException("--epochs, --batch-size, --grad-accum, --lr and --max-steps must be positive, --lora-r not negative");
             }
@@ -68,15 +64,7 @@ public sealed class TrainCommands : ICommandModule
             var (lm, tok) = ModelFolder.Open(modelDir, ctx.Get(tokenizer), ModelFolder.ParseDevice(ctx.Get(device)));
             using (lm)
             {
-                var lora = ctx.Get(loraR) > 0
-                    ? new LoraConfig
-                    {
-                        Rank = ctx.Get(loraR),
-                        Alpha = ctx.Get(loraAlpha),
-                        Dropout = ctx.Get(loraDropout),
-                        TargetModules = [.. ctx.Get(loraTargets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
-                    }
-                    : null;
+                var lora = loraOptions.Read(ctx);
                 var trainerOptions = new TrainerOptions
                 {
                     Epochs = ctx.Get(epochs),
