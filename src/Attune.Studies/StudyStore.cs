@@ -44,7 +44,7 @@ public sealed class StudyStore : IAsyncDisposable
     /// <summary>One write: runs inside the batch's transaction; its task completes after the commit.</summary>
     private sealed record WriteOp(Func<DbConnection, DbTransaction, Task<object?>> Run, TaskCompletionSource<object?> Done)
     {
-        /// <summary>Set for a rating: on PostgreSQL a batch's ratings are written by one statement.</summary>
+        /// <summary>Set for a rating: on PostgreSQL every batch's ratings (one or many) are written by one statement; SQLite runs <see cref="Run"/>.</summary>
         public RatingWrite? Rating { get; init; }
     }
 
@@ -321,7 +321,7 @@ public sealed class StudyStore : IAsyncDisposable
         var ratings = new List<int>();
         for (var i = 0; i < batch.Count; i++)
         {
-            if (!_sqlite && batch[i].Rating is not null && batch.Count > 1)
+            if (!_sqlite && batch[i].Rating is not null)
             {
                 ratings.Add(i); // below, all in one statement
                 continue;
