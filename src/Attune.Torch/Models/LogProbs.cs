@@ -95,9 +95,10 @@ public static class LogProbs
         using var scope = NewDisposeScope();
         var rows = hidden.shape[0];
         var perChunk = Math.Max(1, chunkLogitBytes / (model.Config.VocabSize * hidden.element_size()));
-        var size = rows <= perChunk ? rows : (rows + ((rows + perChunk - 1) / perChunk) - 1) / ((rows + perChunk - 1) / perChunk);
+        var chunks = Math.Max(1, (rows + perChunk - 1) / perChunk);
+        var size = Math.Max(1, (rows + chunks - 1) / chunks);                                // even chunks
         var parts = new List<Tensor>();
-        for (long start = 0; start < rows; start += Math.Max(1, size))
+        for (long start = 0; start < rows; start += size)
         {
             var length = Math.Min(size, rows - start);
             var logp = model.Head(hidden.narrow(0, start, length)).log_softmax(-1);              // [m, V]
