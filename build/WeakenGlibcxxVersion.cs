@@ -49,8 +49,10 @@ public class WeakenGlibcxxVersion : Task
 
                 var temp = path + ".weakening";
                 File.WriteAllBytes(temp, bytes);
-                File.Copy(temp, path, overwrite: true);
-                File.Delete(temp);
+                // A rename, not a copy over the file: the output file may be a hard link into the
+                // NuGet cache (CreateHardLinksForCopyLocalIfPossible), which must stay as it was.
+                File.Delete(path);
+                File.Move(temp, path);
                 Log.LogMessage(MessageImportance.Normal, "Marked {0} weak in {1} (the system libstdc++ lacks it).", Version, path);
             }
             catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
