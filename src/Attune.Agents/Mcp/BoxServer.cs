@@ -119,7 +119,7 @@ public static class BoxServer
     /// <summary>Serves over a pair of streams (e.g. in-process pipes); returns when the input ends or <paramref name="ct"/> fires.</summary>
     public static async Task RunStreamsAsync(McpBox box, IToolRunner sandbox, Stream input, Stream output, ILoggerFactory? logs, CancellationToken ct)
     {
-        var transport = new StreamServerTransport(input, output, box.Manifest.Name, logs);
+        await using var transport = new LineStreamServerTransport(input, output, box.Manifest.Name, logs);
         await using var server = McpServer.Create(transport, Options(box, sandbox), logs);
         await server.RunAsync(ct).ConfigureAwait(false);
     }
@@ -128,7 +128,9 @@ public static class BoxServer
     public static async Task RunStdioAsync(McpBox box, IToolRunner sandbox, ILoggerFactory? logs, CancellationToken ct)
     {
         var options = Options(box, sandbox);
-        var transport = new StdioServerTransport(options, logs);
+        // Not the SDK's StdioServerTransport: this one reads on a dedicated thread and hands messages
+        // to the session synchronously (lower latency, see LineStreamServerTransport and docs/agents.md).
+        await using var transport = LineStreamServerTransport.ForStdio(box.Manifest.Name, logs);
         await using var server = McpServer.Create(transport, options, logs);
         await server.RunAsync(ct).ConfigureAwait(false);
     }

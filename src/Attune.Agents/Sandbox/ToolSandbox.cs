@@ -116,8 +116,17 @@ public sealed class ToolSandbox : IToolRunner, IDisposable
             try
             {
                 var stdin = host.Input.BaseStream;
-                await stdin.WriteAsync(request.GetBuffer().AsMemory(0, (int)request.Length), ct).ConfigureAwait(false);
-                await stdin.FlushAsync(ct).ConfigureAwait(false);
+                if (host.CanPoll)
+                {
+                    // A plain write: the pipe takes a request at once (the host is idle, reading).
+                    stdin.Write(request.GetBuffer(), 0, (int)request.Length);
+                    stdin.Flush();
+                }
+                else
+                {
+                    await stdin.WriteAsync(request.GetBuffer().AsMemory(0, (int)request.Length), ct).ConfigureAwait(false);
+                    await stdin.FlushAsync(ct).ConfigureAwait(false);
+                }
             }
             catch (IOException)
             {
@@ -168,45 +177,75 @@ public sealed class ToolSandbox : IToolRunner, IDisposable
         }
     }
 
+    /// <summary>How long a call's reply is waited for on the calling thread before the wait goes async (Unix).</summary>
+    private const int SyncWaitMilliseconds = 2;
+
     private async Task<(string? Line, string Failure)> ReadReplyAsync(Host host, Stopwatch clock, CancellationToken ct)
     {
-        var read = host.ReadLineAsync(_limits.OutputChars + 4096);
+        var maxBytes = _limits.OutputChars + 4096;
         // The CPU-time baseline is taken at the first watchdog tick (20 ms), so that quick calls pay
         // no /proc read; CPU spent before it counts against the wall clock only.
         TimeSpan? cpuBefore = null;
+        if (host.CanPoll)
+        {
+            // Unix: most tools answer within a few milliseconds, and for that long this thread waits
+            // on the pipe itself (poll(2)), so the reply wakes it directly instead of passing through
+            // the socket engine and the thread pool (about 15 µs a call, see docs/agents.md). A
+            // longer call goes on below without holding a thread.
+            var status = host.PollLine(maxBytes, SyncWaitMilliseconds, out var line);
+            if (status != Host.ReadStatus.TimedOut)
+            {
+                return Outcome(status, line, host);
+            }
+        }
+
+        var read = host.ReadLineAsync(maxBytes);
         while (true)
         {
             var done = await Task.WhenAny(read, Task.Delay(20, ct)).ConfigureAwait(false);
             if (done == read)
             {
-                var (line, tooLong) = await read.ConfigureAwait(false);
-                if (tooLong)
-                {
-                    return (null, $"output limit exceeded ({_limits.OutputChars} characters)");
-                }
-
-                return line is null ? (null, $"tool host crashed (exit code {ExitCode(host.Process)})") : (line, "");
+                var (line, status) = await read.ConfigureAwait(false);
+                return Outcome(status, line, host);
             }
 
             ct.ThrowIfCancellationRequested();
-            if (clock.Elapsed > _limits.WallClock)
+            if (Watchdog(host, clock, ref cpuBefore) is { } failure)
             {
-                return (null, $"wall-clock limit exceeded ({_limits.WallClock.TotalSeconds:0.###} s)");
-            }
-
-            var cpu = CpuTime(host.Process);
-            cpuBefore ??= cpu;
-            if (cpu - cpuBefore > _limits.CpuTime)
-            {
-                return (null, $"CPU-time limit exceeded ({_limits.CpuTime.TotalSeconds:0.###} s)");
-            }
-
-            host.Process.Refresh();
-            if (!host.Process.HasExited && host.Process.WorkingSet64 > _limits.WorkingSetBytes)
-            {
-                return (null, $"memory limit exceeded (working set {host.Process.WorkingSet64 >> 20} MB > {_limits.WorkingSetBytes >> 20} MB)");
+                return (null, failure);
             }
         }
+    }
+
+    private (string? Line, string Failure) Outcome(Host.ReadStatus status, string? line, Host host) => status switch
+    {
+        Host.ReadStatus.Line => (line, ""),
+        Host.ReadStatus.TooLong => (null, $"output limit exceeded ({_limits.OutputChars} characters)"),
+        _ => (null, $"tool host crashed (exit code {ExitCode(host.Process)})"),
+    };
+
+    /// <summary>Null while the call is within its limits; else why it is not.</summary>
+    private string? Watchdog(Host host, Stopwatch clock, ref TimeSpan? cpuBefore)
+    {
+        if (clock.Elapsed > _limits.WallClock)
+        {
+            return $"wall-clock limit exceeded ({_limits.WallClock.TotalSeconds:0.###} s)";
+        }
+
+        var cpu = CpuTime(host.Process);
+        cpuBefore ??= cpu;
+        if (cpu - cpuBefore > _limits.CpuTime)
+        {
+            return $"CPU-time limit exceeded ({_limits.CpuTime.TotalSeconds:0.###} s)";
+        }
+
+        host.Process.Refresh();
+        if (!host.Process.HasExited && host.Process.WorkingSet64 > _limits.WorkingSetBytes)
+        {
+            return $"memory limit exceeded (working set {host.Process.WorkingSet64 >> 20} MB > {_limits.WorkingSetBytes >> 20} MB)";
+        }
+
+        return null;
     }
 
     private static TimeSpan CpuTime(Process process)
@@ -269,7 +308,9 @@ public sealed class ToolSandbox : IToolRunner, IDisposable
         HostsStarted++;
         var host = new Host(process);
         var ready = host.ReadLineAsync(1024);
-        if (await Task.WhenAny(ready, Task.Delay(TimeSpan.FromSeconds(30), ct)).ConfigureAwait(false) != ready || (await ready.ConfigureAwait(false)).Line is null)
+        var started = await Task.WhenAny(ready, Task.Delay(TimeSpan.FromSeconds(30), ct)).ConfigureAwait(false) == ready
+            && (await ready.ConfigureAwait(false)).Status == Host.ReadStatus.Line;
+        if (!started)
         {
             host.Dispose();
             throw new InvalidOperationException($"the tool host ({dll}) did not start");
@@ -294,47 +335,106 @@ public sealed class ToolSandbox : IToolRunner, IDisposable
     {
         private readonly Stream _stdout = process.StandardOutput.BaseStream;
         private readonly byte[] _buffer = new byte[64 * 1024];
+        private readonly MemoryStream _line = new();
         private int _start;
         private int _end;
+
+        public enum ReadStatus
+        {
+            Line,
+            TimedOut,
+            EndOfStream,
+            TooLong,
+        }
 
         public Process Process { get; } = process;
 
         public StreamWriter Input { get; } = process.StandardInput;
+
+        /// <summary>Whether replies are read with poll(2) and read(2) on the pipe (Linux and macOS).</summary>
+        public bool CanPoll { get; } = UnixPipe.Supported && process.StandardOutput.BaseStream is System.IO.Pipes.PipeStream;
 
         /// <summary>The buffer requests are written into (one call at a time).</summary>
         public MemoryStream Request { get; } = new();
 
         public HashSet<string> Loaded { get; } = new(StringComparer.Ordinal);
 
-        /// <summary>Reads one line (UTF-8); null at end of stream; TooLong when it passes <paramref name="maxBytes"/>.</summary>
-        public async Task<(string? Line, bool TooLong)> ReadLineAsync(int maxBytes)
+        /// <summary>
+        /// Reads one line (UTF-8), waiting at most <paramref name="waitMs"/> for more bytes; a partial
+        /// line is kept for the next call when the wait runs out.
+        /// </summary>
+        public ReadStatus PollLine(int maxBytes, int waitMs, out string? line)
         {
-            using var line = new MemoryStream();
+            var fd = (int)((System.IO.Pipes.PipeStream)_stdout).SafePipeHandle.DangerousGetHandle();
+            var deadline = Environment.TickCount64 + waitMs;
             while (true)
             {
-                var nl = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
-                if (nl >= 0)
+                if (TakeLine(maxBytes, out line) is { } status)
                 {
-                    line.Write(_buffer, _start, nl - _start);
-                    _start = nl + 1;
-                    return (Encoding.UTF8.GetString(line.GetBuffer(), 0, (int)line.Length), false);
+                    return status;
                 }
 
-                line.Write(_buffer, _start, _end - _start);
-                _start = _end = 0;
-                if (line.Length > maxBytes)
+                var wait = (int)Math.Max(0, deadline - Environment.TickCount64);
+                var n = UnixPipe.Read(fd, _buffer, wait);
+                if (n == UnixPipe.TimedOut)
                 {
-                    return (null, true);
+                    return ReadStatus.TimedOut;
+                }
+
+                if (n == 0)
+                {
+                    return ReadStatus.EndOfStream;
+                }
+
+                _start = 0;
+                _end = n;
+            }
+        }
+
+        /// <summary>The same as <see cref="PollLine"/> without a time limit, with async reads.</summary>
+        public async Task<(string? Line, ReadStatus Status)> ReadLineAsync(int maxBytes)
+        {
+            while (true)
+            {
+                if (TakeLine(maxBytes, out var line) is { } status)
+                {
+                    return (line, status);
                 }
 
                 var n = await _stdout.ReadAsync(_buffer).ConfigureAwait(false);
                 if (n == 0)
                 {
-                    return (null, false);
+                    return (null, ReadStatus.EndOfStream);
                 }
 
+                _start = 0;
                 _end = n;
             }
+        }
+
+        /// <summary>A whole line from the buffered bytes, TooLong, or null when more bytes are needed (all taken in).</summary>
+        private ReadStatus? TakeLine(int maxBytes, out string? line)
+        {
+            line = null;
+            var nl = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
+            if (nl >= 0)
+            {
+                _line.Write(_buffer, _start, nl - _start);
+                _start = nl + 1;
+                line = Encoding.UTF8.GetString(_line.GetBuffer(), 0, (int)_line.Length);
+                _line.SetLength(0);
+                return ReadStatus.Line;
+            }
+
+            _line.Write(_buffer, _start, _end - _start);
+            _start = _end = 0;
+            if (_line.Length > maxBytes)
+            {
+                _line.SetLength(0);
+                return ReadStatus.TooLong;
+            }
+
+            return null;
         }
 
         public void Dispose()
