@@ -34,6 +34,12 @@ public sealed class StudyStore : IAsyncDisposable
     /// <summary>Participants per condition, owned by the writer loop; null until read from the database.</summary>
     private Dictionary<string, int>? _conditionCounts;
 
+    /// <summary>The writer loop's own connection, kept open between batches; dropped (and reopened) after a failed batch.</summary>
+    private DbConnection? _writeConnection;
+
+    /// <summary>SQLite: the rating statements, prepared once on <see cref="_writeConnection"/>.</summary>
+    private SqliteRatingStatements? _sqliteRatings;
+
     private StudyStore(DbDataSource source, bool sqlite)
     {
         _source = source;
@@ -41,10 +47,13 @@ public sealed class StudyStore : IAsyncDisposable
         _writer = Task.Run(WriteLoopAsync);
     }
 
-    /// <summary>One write: runs inside the batch's transaction; its task completes after the commit.</summary>
-    private sealed record WriteOp(Func<DbConnection, DbTransaction, Task<object?>> Run, TaskCompletionSource<object?> Done)
+    /// <summary>
+    /// One write: runs inside the batch's transaction; its task completes after the commit. A rating
+    /// has no <see cref="Run"/>: the batch stores it (SQLite: prepared statements; PostgreSQL: one
+    /// statement for all of the batch's ratings).
+    /// </summary>
+    private sealed record WriteOp(Func<DbConnection, DbTransaction, Task<object?>>? Run, TaskCompletionSource<object?> Done)
     {
-        /// <summary>Set for a rating: on PostgreSQL every batch's ratings (one or many) are written by one statement; SQLite runs <see cref="Run"/>.</summary>
         public RatingWrite? Rating { get; init; }
     }
 
@@ -253,8 +262,7 @@ public sealed class StudyStore : IAsyncDisposable
     public async Task<RatingRecord> AddRatingAsync(string participant, RatingRecord rating, bool completes, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(rating);
-        var op = new WriteOp(async (conn, tx) => await InsertRatingAsync(conn, tx, participant, rating, completes, CancellationToken.None),
-            new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously))
+        var op = new WriteOp(null, new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously))
         {
             Rating = new RatingWrite(participant, rating, completes),
         };
@@ -315,19 +323,51 @@ public sealed class StudyStore : IAsyncDisposable
 
     private async Task<object?[]> RunBatchAsync(List<WriteOp> batch)
     {
-        await using var conn = await OpenAsync(CancellationToken.None, write: true);
+        try
+        {
+            return await RunBatchOnAsync(batch);
+        }
+        catch
+        {
+            // The connection may be in any state after a failure: the next batch opens a fresh one.
+            await DropWriteConnectionAsync();
+            throw;
+        }
+    }
+
+    private async Task DropWriteConnectionAsync()
+    {
+        _sqliteRatings?.Dispose();
+        _sqliteRatings = null;
+        if (_writeConnection is { } conn)
+        {
+            _writeConnection = null;
+            await conn.DisposeAsync();
+        }
+    }
+
+    private async Task<object?[]> RunBatchOnAsync(List<WriteOp> batch)
+    {
+        var conn = _writeConnection ??= await OpenAsync(CancellationToken.None, write: true);
         await using var tx = await conn.BeginTransactionAsync();
         var results = new object?[batch.Count];
         var ratings = new List<int>();
         for (var i = 0; i < batch.Count; i++)
         {
-            if (!_sqlite && batch[i].Rating is not null)
+            if (batch[i].Rating is { } write && _sqlite)
             {
-                ratings.Add(i); // below, all in one statement
+                _sqliteRatings ??= new SqliteRatingStatements((SqliteConnection)conn);
+                results[i] = await _sqliteRatings.InsertAsync((SqliteTransaction)tx, write);
                 continue;
             }
 
-            results[i] = await batch[i].Run(conn, tx);
+            if (batch[i].Rating is not null)
+            {
+                ratings.Add(i); // PostgreSQL: below, all in one statement
+                continue;
+            }
+
+            results[i] = await batch[i].Run!(conn, tx);
         }
 
         if (ratings.Count > 0)
@@ -346,7 +386,7 @@ public sealed class StudyStore : IAsyncDisposable
     /// <summary>
     /// PostgreSQL: a batch's ratings in one round trip (one multi-row insert from arrays), then the
     /// rounds that were already stored read back, then the completions marked. Same semantics as
-    /// <see cref="InsertRatingAsync"/> one at a time; a batch never holds two writes of one
+    /// <see cref="SqliteRatingStatements"/> one at a time; a batch never holds two writes of one
     /// participant, whose requests are serialised by the participant cache.
     /// </summary>
     private static async Task<RatingRecord[]> InsertRatingsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RatingWrite[] writes)
@@ -436,53 +476,6 @@ public sealed class StudyStore : IAsyncDisposable
         var op = new WriteOp(async (conn, tx) => await write(conn, tx), new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously));
         await _writes.Writer.WriteAsync(op, ct);
         return (T)(await op.Done.Task)!;
-    }
-
-    private static async Task<RatingRecord> InsertRatingAsync(DbConnection conn, DbTransaction tx, string participant, RatingRecord rating, bool completes, CancellationToken ct)
-    {
-        {
-            bool inserted;
-            await using (var cmd = Command(conn, """
-                INSERT INTO ratings (participant, round, arm, item_id, rating, submitted_at) VALUES (@p, @round, @arm, @item, @rating, @at)
-                ON CONFLICT (participant, round) DO NOTHING
-                """, tx))
-            {
-                Add(cmd, "p", participant);
-                Add(cmd, "round", rating.Round);
-                Add(cmd, "arm", rating.Arm);
-                Add(cmd, "item", rating.ItemId);
-                Add(cmd, "rating", rating.Rating);
-                Add(cmd, "at", Time(rating.SubmittedAt));
-                inserted = await cmd.ExecuteNonQueryAsync(ct) == 1;
-            }
-
-            if (completes)
-            {
-                await using var done = Command(conn, "UPDATE participants SET completed_at = @at WHERE id = @p AND completed_at IS NULL", tx);
-                Add(done, "p", participant);
-                Add(done, "at", Time(rating.SubmittedAt));
-                await done.ExecuteNonQueryAsync(ct);
-            }
-
-            if (inserted)
-            {
-                return rating;
-            }
-
-            // The round was already stored: hand back what is stored.
-            RatingRecord stored;
-            await using (var cmd = Command(conn, "SELECT round, arm, item_id, rating, submitted_at FROM ratings WHERE participant = @p AND round = @round", tx))
-            {
-                Add(cmd, "p", participant);
-                Add(cmd, "round", rating.Round);
-                await using var r = await cmd.ExecuteReaderAsync(ct);
-                await r.ReadAsync(ct);
-                stored = new RatingRecord(Convert.ToInt32(r.GetValue(0), CultureInfo.InvariantCulture), r.GetString(1), r.GetString(2),
-                    Convert.ToInt32(r.GetValue(3), CultureInfo.InvariantCulture), ParseTime(r.GetString(4)));
-            }
-
-            return stored;
-        }
     }
 
     /// <summary>Stores the arm chosen for a round unless one is stored; returns the stored arm.</summary>
@@ -596,8 +589,85 @@ public sealed class StudyStore : IAsyncDisposable
     {
         _writes.Writer.TryComplete();
         await _writer;
+        await DropWriteConnectionAsync();
 
         await _source.DisposeAsync();
+    }
+
+    /// <summary>
+    /// SQLite: the statements that store a rating, prepared once on the writer's connection and
+    /// reused with new parameter values (preparing them for every rating cost more CPU than running
+    /// them). A round already stored is not overwritten (<c>ON CONFLICT DO NOTHING</c>): the stored
+    /// rating is read back and returned, so the caller can tell a resubmission from a conflict.
+    /// </summary>
+    private sealed class SqliteRatingStatements : IDisposable
+    {
+        private readonly SqliteCommand _insert;
+        private readonly SqliteCommand _complete;
+        private readonly SqliteCommand _stored;
+
+        public SqliteRatingStatements(SqliteConnection conn)
+        {
+            _insert = Prepared(conn, "INSERT INTO ratings (participant, round, arm, item_id, rating, submitted_at) VALUES (@p, @round, @arm, @item, @rating, @at) ON CONFLICT (participant, round) DO NOTHING",
+                ("@p", SqliteType.Text), ("@round", SqliteType.Integer), ("@arm", SqliteType.Text), ("@item", SqliteType.Text), ("@rating", SqliteType.Integer), ("@at", SqliteType.Text));
+            _complete = Prepared(conn, "UPDATE participants SET completed_at = @at WHERE id = @p AND completed_at IS NULL",
+                ("@p", SqliteType.Text), ("@at", SqliteType.Text));
+            _stored = Prepared(conn, "SELECT round, arm, item_id, rating, submitted_at FROM ratings WHERE participant = @p AND round = @round",
+                ("@p", SqliteType.Text), ("@round", SqliteType.Integer));
+        }
+
+        private static SqliteCommand Prepared(SqliteConnection conn, string sql, params (string Name, SqliteType Type)[] parameters)
+        {
+            var cmd = conn.CreateCommand();
+            cmd.CommandText = sql;
+            foreach (var (name, type) in parameters)
+            {
+                cmd.Parameters.Add(name, type);
+            }
+
+            return cmd;
+        }
+
+        public async Task<object?> InsertAsync(SqliteTransaction tx, RatingWrite write)
+        {
+            var (participant, rating, completes) = write;
+            var at = Time(rating.SubmittedAt);
+            _insert.Transaction = tx;
+            _insert.Parameters[0].Value = participant;
+            _insert.Parameters[1].Value = rating.Round;
+            _insert.Parameters[2].Value = rating.Arm;
+            _insert.Parameters[3].Value = rating.ItemId;
+            _insert.Parameters[4].Value = rating.Rating;
+            _insert.Parameters[5].Value = at;
+            var inserted = await _insert.ExecuteNonQueryAsync() == 1;
+            if (completes)
+            {
+                _complete.Transaction = tx;
+                _complete.Parameters[0].Value = participant;
+                _complete.Parameters[1].Value = at;
+                await _complete.ExecuteNonQueryAsync();
+            }
+
+            if (inserted)
+            {
+                return rating;
+            }
+
+            // The round was already stored: hand back what is stored.
+            _stored.Transaction = tx;
+            _stored.Parameters[0].Value = participant;
+            _stored.Parameters[1].Value = rating.Round;
+            await using var r = await _stored.ExecuteReaderAsync();
+            await r.ReadAsync();
+            return new RatingRecord(r.GetInt32(0), r.GetString(1), r.GetString(2), r.GetInt32(3), ParseTime(r.GetString(4)));
+        }
+
+        public void Dispose()
+        {
+            _insert.Dispose();
+            _complete.Dispose();
+            _stored.Dispose();
+        }
     }
 
     /// <summary>A DbDataSource over Microsoft.Data.Sqlite connections (which pool by connection string).</summary>
