@@ -11,6 +11,38 @@ public class StoreTests
     public Task Concurrent_ratings_and_resubmissions_keep_the_first_stored_rating_on_postgres() =>
         PostgresSerial.Run(() => ConcurrentRatings("postgres:" + TestEnvironment.PostgresConnectionString));
 
+    [Fact]
+    public Task A_failing_write_fails_alone_and_the_writer_goes_on_with_a_fresh_connection_on_sqlite() =>
+        FailingWrite("sqlite:" + Path.Combine(TestEnvironment.TempDir(), "store-fail.db"));
+
+    [PostgresFact]
+    public Task A_failing_write_fails_alone_and_the_writer_goes_on_with_a_fresh_connection_on_postgres() =>
+        PostgresSerial.Run(() => FailingWrite("postgres:" + TestEnvironment.PostgresConnectionString));
+
+    private static async Task FailingWrite(string db)
+    {
+        var config = TestEnvironment.Demo(c => c.Conditions = [new ConditionConfig { Name = "cyclic", Slots = 100 }]);
+        await using var store = await StudyStore.OpenAsync(db);
+        await store.ResetAsync();
+        var ids = new PlatformIds(null, null, null);
+        var participants = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => store.CreateParticipantAsync(config, $"fail-{i}", ids, CancellationToken.None)));
+        var at = new DateTimeOffset(2026, 11, 27, 12, 0, 0, TimeSpan.Zero);
+
+        // A rating of a participant that does not exist breaks the foreign key; queued with 20 good ones.
+        var writes = participants.Select((p, i) => store.AddRatingAsync(p!.Id, new RatingRecord(1, "a", $"item-{i}", 5, at), completes: false, CancellationToken.None)).ToList();
+        var bad = store.AddRatingAsync("no-such-participant", new RatingRecord(1, "a", "item-x", 5, at), completes: false, CancellationToken.None);
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => bad);
+        var stored = await Task.WhenAll(writes);
+        Assert.All(stored, r => Assert.Equal(5, r.Rating));
+
+        // The store still writes (on a reopened connection) and reads what it wrote.
+        var next = await store.AddRatingAsync(participants[0]!.Id, new RatingRecord(2, "b", "item-next", 7, at), completes: false, CancellationToken.None);
+        Assert.Equal(7, next.Rating);
+        var rows = await store.ExportAsync(CancellationToken.None);
+        Assert.Equal(21, rows.Count);
+        Assert.DoesNotContain(rows, r => r.ItemId == "item-x");
+    }
+
     private static async Task ConcurrentRatings(string db)
     {
         var config = TestEnvironment.Demo(c => c.Conditions = [new ConditionConfig { Name = "cyclic", Slots = 100 }]);
