@@ -19,24 +19,31 @@ public class StoreTests
     public Task A_failing_write_fails_alone_and_the_writer_goes_on_with_a_fresh_connection_on_postgres() =>
         PostgresSerial.Run(() => FailingWrite("postgres:" + TestEnvironment.PostgresConnectionString));
 
-    private static async Task FailingWrite(string db)
+    private static readonly DateTimeOffset At = new(2026, 11, 27, 12, 0, 0, TimeSpan.Zero);
+
+    /// <summary>Empties the store and creates <paramref name="count"/> participants at once.</summary>
+    private static async Task<ParticipantRecord?[]> JoinAsync(StudyStore store, int count)
     {
         var config = TestEnvironment.Demo(c => c.Conditions = [new ConditionConfig { Name = "cyclic", Slots = 100 }]);
-        await using var store = await StudyStore.OpenAsync(db);
         await store.ResetAsync();
         var ids = new PlatformIds(null, null, null);
-        var participants = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => store.CreateParticipantAsync(config, $"fail-{i}", ids, CancellationToken.None)));
-        var at = new DateTimeOffset(2026, 11, 27, 12, 0, 0, TimeSpan.Zero);
+        return await Task.WhenAll(Enumerable.Range(0, count).Select(i => store.CreateParticipantAsync(config, $"token-{i}", ids, CancellationToken.None)));
+    }
+
+    private static async Task FailingWrite(string db)
+    {
+        await using var store = await StudyStore.OpenAsync(db);
+        var participants = await JoinAsync(store, 20);
 
         // A rating of a participant that does not exist breaks the foreign key; queued with 20 good ones.
-        var writes = participants.Select((p, i) => store.AddRatingAsync(p!.Id, new RatingRecord(1, "a", $"item-{i}", 5, at), completes: false, CancellationToken.None)).ToList();
-        var bad = store.AddRatingAsync("no-such-participant", new RatingRecord(1, "a", "item-x", 5, at), completes: false, CancellationToken.None);
+        var writes = participants.Select((p, i) => store.AddRatingAsync(p!.Id, new RatingRecord(1, "a", $"item-{i}", 5, At), completes: false, CancellationToken.None)).ToList();
+        var bad = store.AddRatingAsync("no-such-participant", new RatingRecord(1, "a", "item-x", 5, At), completes: false, CancellationToken.None);
         await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => bad);
         var stored = await Task.WhenAll(writes);
         Assert.All(stored, r => Assert.Equal(5, r.Rating));
 
         // The store still writes (on a reopened connection) and reads what it wrote.
-        var next = await store.AddRatingAsync(participants[0]!.Id, new RatingRecord(2, "b", "item-next", 7, at), completes: false, CancellationToken.None);
+        var next = await store.AddRatingAsync(participants[0]!.Id, new RatingRecord(2, "b", "item-next", 7, At), completes: false, CancellationToken.None);
         Assert.Equal(7, next.Rating);
         var rows = await store.ExportAsync(CancellationToken.None);
         Assert.Equal(21, rows.Count);
@@ -45,28 +52,24 @@ public class StoreTests
 
     private static async Task ConcurrentRatings(string db)
     {
-        var config = TestEnvironment.Demo(c => c.Conditions = [new ConditionConfig { Name = "cyclic", Slots = 100 }]);
         await using var store = await StudyStore.OpenAsync(db);
-        await store.ResetAsync();
-        var ids = new PlatformIds(null, null, null);
-        var participants = await Task.WhenAll(Enumerable.Range(0, 60).Select(i => store.CreateParticipantAsync(config, $"token-{i}", ids, CancellationToken.None)));
-        var at = new DateTimeOffset(2026, 11, 27, 12, 0, 0, TimeSpan.Zero);
+        var participants = await JoinAsync(store, 60);
 
         // Round 1 for everyone at once; the last 20 also complete.
         var first = await Task.WhenAll(participants.Select((p, i) =>
-            store.AddRatingAsync(p!.Id, new RatingRecord(1, "a", $"item-{i}", 1 + (i % 9), at), completes: i >= 40, CancellationToken.None)));
+            store.AddRatingAsync(p!.Id, new RatingRecord(1, "a", $"item-{i}", 1 + (i % 9), At), completes: i >= 40, CancellationToken.None)));
         Assert.All(first, (r, i) => Assert.Equal(1 + (i % 9), r.Rating));
 
         // Resubmissions of round 1 with other ratings, mixed with fresh round-2 ratings: the stored round 1 comes back unchanged.
         var second = await Task.WhenAll(participants.Select((p, i) => i % 2 == 0
-            ? store.AddRatingAsync(p!.Id, new RatingRecord(1, "b", "other", 9 - (i % 9), at.AddMinutes(1)), completes: false, CancellationToken.None)
-            : store.AddRatingAsync(p!.Id, new RatingRecord(2, "b", $"item2-{i}", 5, at.AddMinutes(1)), completes: false, CancellationToken.None)));
+            ? store.AddRatingAsync(p!.Id, new RatingRecord(1, "b", "other", 9 - (i % 9), At.AddMinutes(1)), completes: false, CancellationToken.None)
+            : store.AddRatingAsync(p!.Id, new RatingRecord(2, "b", $"item2-{i}", 5, At.AddMinutes(1)), completes: false, CancellationToken.None)));
         for (var i = 0; i < participants.Length; i++)
         {
             if (i % 2 == 0)
             {
                 Assert.Equal((1, "a", $"item-{i}", 1 + (i % 9)), (second[i].Round, second[i].Arm, second[i].ItemId, second[i].Rating));
-                Assert.Equal(at, second[i].SubmittedAt);
+                Assert.Equal(At, second[i].SubmittedAt);
             }
             else
             {
