@@ -75,7 +75,17 @@ public sealed class StudyStore : IAsyncDisposable
         else if (spec.StartsWith("postgres:", StringComparison.Ordinal) || spec.StartsWith("postgresql:", StringComparison.Ordinal))
         {
             var cs = spec[(spec.IndexOf(':', StringComparison.Ordinal) + 1)..];
-            store = new StudyStore(NpgsqlDataSource.Create(cs), sqlite: false);
+            var builder = new NpgsqlConnectionStringBuilder(cs);
+            if (!cs.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase) && !cs.Contains("AutoPrepare", StringComparison.OrdinalIgnoreCase))
+            {
+                // The same few statements run for every rating, join and choice: let the server keep
+                // them parsed and planned (Npgsql's automatic preparation). A connection string that
+                // sets Max Auto Prepare itself (0 behind PgBouncer in transaction mode) is left alone.
+                builder.MaxAutoPrepare = 32;
+                builder.AutoPrepareMinUsages = 2;
+            }
+
+            store = new StudyStore(NpgsqlDataSource.Create(builder.ConnectionString), sqlite: false);
         }
         else
         {
