@@ -10,6 +10,27 @@ internal sealed class ParticipantState(ParticipantRecord participant, List<Ratin
     public List<RatingRecord> Ratings { get; } = ratings;
 
     public Dictionary<int, string> Choices { get; } = choices;
+
+    private (ParticipantRecord Participant, int Ratings, int Choices, NextView View)? _view;
+
+    /// <summary>
+    /// What the participant faces now: <see cref="StudyEngine.Next"/>, computed once per state. The
+    /// rows only grow (a rating or choice is added, never changed) and the participant record is
+    /// replaced when it changes, so the counts and the record identify the state; a rating's reply
+    /// and the following <c>GET next</c> share one computation (the bandit replay and its seeded draws).
+    /// </summary>
+    public NextView View(StudyEngine engine)
+    {
+        ArgumentNullException.ThrowIfNull(engine);
+        if (_view is { } v && ReferenceEquals(v.Participant, Participant) && v.Ratings == Ratings.Count && v.Choices == Choices.Count)
+        {
+            return v.View;
+        }
+
+        var view = engine.Next(Participant, Ratings, Choices);
+        _view = (Participant, Ratings.Count, Choices.Count, view);
+        return view;
+    }
 }
 
 /// <summary>

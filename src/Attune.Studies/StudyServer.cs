@@ -114,7 +114,7 @@ public static partial class StudyServer
         app.MapGet("/api/participants/{token}/next", async (string token, CancellationToken ct) =>
         {
             return await cache.WithAsync(token, st => Task.FromResult(
-                st is null ? Error(404, "unknown participant token") : View(engine.Next(st.Participant, st.Ratings, st.Choices))), ct);
+                st is null ? Error(404, "unknown participant token") : View(st.View(engine))), ct);
         });
 
         app.MapPost("/api/participants/{token}/ratings", async (string token, HttpContext http, CancellationToken ct) =>
@@ -240,7 +240,7 @@ public static partial class StudyServer
 
         app.MapGet("/p/{token}", async (string token, HttpContext http, IAntiforgery af, CancellationToken ct) =>
         {
-            var view = await cache.WithAsync(token, st => Task.FromResult(st is null ? null : engine.Next(st.Participant, st.Ratings, st.Choices)), ct);
+            var view = await cache.WithAsync(token, st => Task.FromResult(st?.View(engine)), ct);
             if (view is null)
             {
                 return Page("Not found", "<h1>Unknown link</h1>", 404);
@@ -315,7 +315,7 @@ public static partial class StudyServer
                 return (400, "round is required (an integer)", null);
             }
 
-            var current = engine.Next(participant, ratings, choices);
+            var current = state.View(engine);
             var stored = ratings.FirstOrDefault(r => r.Round == round);
             if (stored is not null)
             {
@@ -348,7 +348,7 @@ public static partial class StudyServer
                 }
 
                 choices[round.Value] = await store.AddChoiceAsync(participant.Id, round.Value, arm, ct);
-                current = engine.Next(participant, ratings, choices);
+                current = state.View(engine);
                 if (itemId is null && rating is null)
                 {
                     return (200, null, current);
@@ -377,7 +377,7 @@ public static partial class StudyServer
             }
 
             ratings.Add(saved);
-            return (200, null, engine.Next(participant, ratings, choices));
+            return (200, null, state.View(engine));
         }
 
         Task<(int Status, string? Message, NextView? View)> AnswerAsync(string token, JsonObject? answers, CancellationToken ct) =>
@@ -390,7 +390,7 @@ public static partial class StudyServer
                 return (404, "unknown participant token", null);
             }
 
-            var current = engine.Next(state.Participant, state.Ratings, state.Choices);
+            var current = state.View(engine);
             if (current.Stage == "complete")
             {
                 return (200, null, current);
@@ -427,7 +427,7 @@ public static partial class StudyServer
             var json = clean.ToJsonString();
             await store.SaveQuestionnaireAsync(state.Participant.Id, json, ct);
             state.Participant = state.Participant with { Questionnaire = json, CompletedAt = DateTimeOffset.UtcNow };
-            return (200, null, engine.Next(state.Participant, state.Ratings, state.Choices));
+            return (200, null, state.View(engine));
         }
     }
 
