@@ -78,6 +78,14 @@ public sealed class LineStreamServerTransportTests : IAsyncDisposable
         Assert.Equal(-32700, wrongType["error"]!["code"]!.GetValue<int>());
         Assert.Equal(7, wrongType["id"]!.GetValue<int>());
 
+        // Valid JSON of other shapes: an array (JSON-RPC batches are not MCP), a string, an object that is no message.
+        foreach (var other in new[] { "[1,2]", "\"text\"", "{\"jsonrpc\":\"2.0\"}", "{\"jsonrpc\":\"2.0\",\"id\":9}" })
+        {
+            await SendAsync(other + "\n");
+            var reply = await ReplyAsync();
+            Assert.True(reply["error"]?["code"]?.GetValue<int>() is int code && code < 0, other + " -> " + reply.ToJsonString());
+        }
+
         // Longer than the limit (1024 bytes here), sent in pieces.
         await SendAsync("""{"jsonrpc":"2.0","id":8,"method":"ping","params":{"pad":" """ + new string('x', 800));
         await SendAsync(new string('y', 800) + "\"}}\n");

@@ -195,7 +195,7 @@ public sealed class LineStreamServerTransport : ITransport
         {
             message = JsonSerializer.Deserialize(trimmed, McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(JsonRpcMessage))) as JsonRpcMessage;
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException or FormatException or ArgumentException)
         {
             Reply(ParseError(RecoverId(trimmed), "invalid JSON-RPC message: " + ex.Message));
             return;

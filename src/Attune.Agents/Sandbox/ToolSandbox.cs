@@ -190,7 +190,7 @@ public sealed class ToolSandbox : IToolRunner, IDisposable
         {
             // Unix: most tools answer within a few milliseconds, and for that long this thread waits
             // on the pipe itself (poll(2)), so the reply wakes it directly instead of passing through
-            // the socket engine and the thread pool (about 15 µs a call, see docs/agents.md). A
+            // the socket engine and the thread pool (docs/agents.md has the measurement). A
             // longer call goes on below without holding a thread.
             var status = host.PollLine(maxBytes, SyncWaitMilliseconds, out var line);
             if (status != Host.ReadStatus.TimedOut)
