@@ -604,7 +604,8 @@ public static partial class StudyServer
     private const string Script = """
         (function () {
           var range = document.getElementById('rating'), out = document.getElementById('rating-value');
-          if (range && out) { range.addEventListener('input', function () { out.textContent = range.value; }); }
+          // Show the slider's value now too: it may have been moved before this deferred script ran.
+          if (range && out) { out.textContent = range.value; range.addEventListener('input', function () { out.textContent = range.value; }); }
           document.querySelectorAll('form[data-api]').forEach(function (form) {
             form.addEventListener('submit', function (e) {
               if (!window.fetch) { return; }

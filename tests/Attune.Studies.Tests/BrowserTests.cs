@@ -15,6 +15,54 @@ public class BrowserTests
     [ChromiumFact]
     public Task Without_javascript_the_plain_forms_work() => ClickThrough("cyclic", javaScript: false);
 
+    /// <summary>
+    /// The page's script is deferred: on a slow machine a participant (or Playwright) can move the
+    /// slider before it runs. Held back here until the slider was moved, the script must still show
+    /// the slider's value (this raced, and failed once in CI, before the script synced it at start).
+    /// </summary>
+    [ChromiumFact]
+    public async Task A_slider_moved_before_the_script_runs_still_shows_its_value()
+    {
+        var config = TestEnvironment.Demo(c =>
+        {
+            c.Conditions = [new ConditionConfig { Name = "cyclic", Slots = 3 }];
+            c.AdminToken = RunningServer.AdminToken;
+        });
+        await using var server = await RunningServer.StartAsync(config);
+        var profile = TestEnvironment.TempDir();
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await Launch(playwright, profile, javaScript: true);
+        var page = browser.Pages.Count > 0 ? browser.Pages[0] : await browser.NewPageAsync();
+        page.SetDefaultTimeout(45_000);
+        await page.GotoAsync(new Uri(server.Address, "/?PROLIFIC_PID=browser02").ToString());
+        await page.CheckAsync("#consent");
+
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync("**/static/study.js", async route =>
+        {
+            await release.Task;
+            await route.ContinueAsync();
+        });
+        await page.ClickAsync("#start");
+        await Assertions.Expect(page.Locator(".progress")).ToHaveTextAsync("Round 1 of 10", new() { Timeout = 45_000 });
+        await page.Locator("#rating").FillAsync("8");
+        Assert.Equal("5", await page.Locator("#rating-value").InnerTextAsync()); // the script has not run yet
+        release.SetResult();
+        await Assertions.Expect(page.Locator("#rating-value")).ToHaveTextAsync("8", new() { Timeout = 45_000 });
+        await browser.CloseAsync();
+        Directory.Delete(profile, recursive: true);
+    }
+
+    private static Task<IBrowserContext> Launch(IPlaywright playwright, string profile, bool javaScript) =>
+        playwright.Chromium.LaunchPersistentContextAsync(profile, new BrowserTypeLaunchPersistentContextOptions
+        {
+            ExecutablePath = TestEnvironment.Chromium,
+            Headless = true,
+            JavaScriptEnabled = javaScript,
+            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+            Timeout = 30_000,
+        });
+
     private static async Task ClickThrough(string condition, bool? javaScript)
     {
         var config = TestEnvironment.Demo(c =>
@@ -26,14 +74,7 @@ public class BrowserTests
         await using var server = await RunningServer.StartAsync(config);
         var profile = TestEnvironment.TempDir();
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchPersistentContextAsync(profile, new BrowserTypeLaunchPersistentContextOptions
-        {
-            ExecutablePath = TestEnvironment.Chromium,
-            Headless = true,
-            JavaScriptEnabled = javaScript ?? true,
-            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-            Timeout = 30_000,
-        });
+        await using var browser = await Launch(playwright, profile, javaScript ?? true);
         var page = browser.Pages.Count > 0 ? browser.Pages[0] : await browser.NewPageAsync();
         // Generous timeouts: CI machines here are small and shared.
         page.SetDefaultTimeout(45_000);
