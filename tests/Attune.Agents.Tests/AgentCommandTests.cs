@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Attune.Agents.Box;
 using Attune.Agents.Game24;
 using Attune.Cli;
+using static Attune.Cli.Tests.CliHarness;
 
 namespace Attune.Agents.Tests;
 
@@ -12,15 +13,6 @@ namespace Attune.Agents.Tests;
 public sealed class AgentCommandTests
 {
     private static string Log => "replay:" + Path.Combine(Paths.Repo, AgentDistillReproduction.ReplayRelativePath);
-
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var app = new CliApp(stdout, stderr, _ => null);
-        var code = await app.RunAsync(args);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     [Fact]
     public async Task Teach_distill_bench_and_solve_from_the_replay_log()

@@ -29,14 +29,7 @@ public class LlmCommandTests : IDisposable
         return path;
     }
 
-    private static async Task<(int Code, string Out, string Err)> Run(string[] args, Dictionary<string, string>? env = null)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var app = new CliApp(stdout, stderr, name => env is not null && env.TryGetValue(name, out var v) ? v : null);
-        var code = await app.RunAsync(args);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static Task<(int Code, string Out, string Err)> Run(string[] args, Dictionary<string, string?>? env = null) => CliHarness.Run(env, args);
 
     [Fact]
     public async Task Ping_with_json_prints_one_document()

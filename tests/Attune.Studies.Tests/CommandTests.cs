@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Attune.Bandits;
 using Attune.Cli;
+using static Attune.Cli.Tests.CliHarness;
 using Attune.Studies;
 
 namespace Attune.Studies.Tests;
@@ -8,15 +9,6 @@ namespace Attune.Studies.Tests;
 /// <summary>The <c>attune bandit …</c> and <c>attune study export</c> verbs, run in process.</summary>
 public class CommandTests
 {
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var app = new CliApp(stdout, stderr, _ => null);
-        var code = await app.RunAsync(args);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     [Fact]
     public async Task Bandit_simulate_prints_one_json_document()
     {
