@@ -37,8 +37,8 @@ public sealed class StudyStore : IAsyncDisposable
     /// <summary>The writer loop's own connection, kept open between batches; dropped (and reopened) after a failed batch.</summary>
     private DbConnection? _writeConnection;
 
-    /// <summary>SQLite: the rating statements, prepared once on <see cref="_writeConnection"/>.</summary>
-    private SqliteRatingStatements? _sqliteRatings;
+    /// <summary>SQLite: the frequent writes' statements, prepared once on <see cref="_writeConnection"/>.</summary>
+    private SqliteStatements? _sqliteStatements;
 
     private StudyStore(DbDataSource source, bool sqlite)
     {
@@ -48,16 +48,27 @@ public sealed class StudyStore : IAsyncDisposable
     }
 
     /// <summary>
-    /// One write: runs inside the batch's transaction; its task completes after the commit. A rating
-    /// has no <see cref="Run"/>: the batch stores it (SQLite: prepared statements; PostgreSQL: one
-    /// statement for all of the batch's ratings).
+    /// One write: runs inside the batch's transaction; its task completes after the commit. The
+    /// frequent writes are data (<see cref="Rating"/>, <see cref="Choice"/>, <see cref="Join"/>) that
+    /// the batch stores with statements of its own (SQLite: prepared once; PostgreSQL: one statement
+    /// per kind for the whole batch, all sent in one round trip); the rare ones are a <see cref="Run"/>.
     /// </summary>
-    private sealed record WriteOp(Func<DbConnection, DbTransaction, Task<object?>>? Run, TaskCompletionSource<object?> Done)
+    private sealed record WriteOp(TaskCompletionSource<object?> Done)
     {
+        public Func<DbConnection, DbTransaction, Task<object?>>? Run { get; init; }
+
         public RatingWrite? Rating { get; init; }
+
+        public ChoiceWrite? Choice { get; init; }
+
+        public JoinWrite? Join { get; init; }
     }
 
     private sealed record RatingWrite(string Participant, RatingRecord Rating, bool Completes);
+
+    private sealed record ChoiceWrite(string Participant, int Round, string Arm);
+
+    private sealed record JoinWrite(StudyConfig Config, string TokenHash, PlatformIds Ids);
 
     public string Kind => _sqlite ? "sqlite" : "postgres";
 
@@ -154,62 +165,52 @@ public sealed class StudyStore : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(ids);
-        return await EnqueueAsync<ParticipantRecord?>(async (conn, tx) =>
+        return (ParticipantRecord?)await SubmitAsync(new WriteOp(NewDone()) { Join = new JoinWrite(config, HashToken(token), ids) }, ct);
+    }
+
+    /// <summary>
+    /// The writer's part of a join: picks the condition from the participant counts (read once from
+    /// the database, then kept up to date here; a failed batch forgets them and they are read again,
+    /// see <see cref="WriteLoopAsync"/>) and counts the new participant. Null when the study is full.
+    /// </summary>
+    private ParticipantRecord? Assign(JoinWrite join)
+    {
+        var counts = _conditionCounts!;
+        var open = join.Config.Conditions.Where(c => counts.GetValueOrDefault(c.Name) < c.Slots).ToList();
+        if (open.Count == 0)
         {
-            // Joins run one at a time in the writer, so the counts read once from the database are
-            // kept up to date here; a failed batch forgets them (see WriteLoopAsync) and they are
-            // read again. (Counting every join would scan the whole participants table each time.)
-            if (_conditionCounts is null)
+            return null;
+        }
+
+        var lowest = open.Min(c => counts.GetValueOrDefault(c.Name) / (double)c.Slots);
+        var candidates = open.Where(c => counts.GetValueOrDefault(c.Name) / (double)c.Slots == lowest).ToList();
+        var condition = candidates[RandomNumberGenerator.GetInt32(candidates.Count)].Name;
+        var ids = join.Ids;
+        counts[condition] = counts.GetValueOrDefault(condition) + 1;
+        return new ParticipantRecord("P" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6)), condition,
+            RandomNumberGenerator.GetInt32(int.MaxValue), ids.ProlificPid, ids.StudyId, ids.SessionId, ids.WorkerId, ids.AssignmentId, ids.HitId,
+            DateTimeOffset.UtcNow, null, null);
+    }
+
+    /// <summary>Reads the participants per condition when they are not known (first join, or after a failed batch).</summary>
+    private async Task LoadConditionCountsAsync(DbConnection conn, DbTransaction? tx)
+    {
+        if (_conditionCounts is not null)
+        {
+            return;
+        }
+
+        var loaded = new Dictionary<string, int>(StringComparer.Ordinal);
+        await using (var cmd = Command(conn, "SELECT condition, COUNT(*) FROM participants GROUP BY condition", tx))
+        await using (var reader = await cmd.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
             {
-                var loaded = new Dictionary<string, int>(StringComparer.Ordinal);
-                await using (var cmd = Command(conn, "SELECT condition, COUNT(*) FROM participants GROUP BY condition", tx))
-                await using (var reader = await cmd.ExecuteReaderAsync(ct))
-                {
-                    while (await reader.ReadAsync(ct))
-                    {
-                        loaded[reader.GetString(0)] = Convert.ToInt32(reader.GetValue(1), CultureInfo.InvariantCulture);
-                    }
-                }
-
-                _conditionCounts = loaded;
+                loaded[reader.GetString(0)] = Convert.ToInt32(reader.GetValue(1), CultureInfo.InvariantCulture);
             }
+        }
 
-            var counts = _conditionCounts;
-
-            var open = config.Conditions.Where(c => counts.GetValueOrDefault(c.Name) < c.Slots).ToList();
-            if (open.Count == 0)
-            {
-                return null;
-            }
-
-            var lowest = open.Min(c => counts.GetValueOrDefault(c.Name) / (double)c.Slots);
-            var candidates = open.Where(c => counts.GetValueOrDefault(c.Name) / (double)c.Slots == lowest).ToList();
-            var condition = candidates[RandomNumberGenerator.GetInt32(candidates.Count)].Name;
-            var participant = new ParticipantRecord("P" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6)), condition,
-                RandomNumberGenerator.GetInt32(int.MaxValue), ids.ProlificPid, ids.StudyId, ids.SessionId, ids.WorkerId, ids.AssignmentId, ids.HitId,
-                DateTimeOffset.UtcNow, null, null);
-            await using (var cmd = Command(conn, """
-                INSERT INTO participants (id, token_hash, condition, seed, prolific_pid, study_id, session_id, worker_id, assignment_id, hit_id, created_at)
-                VALUES (@id, @hash, @condition, @seed, @pp, @sid, @sess, @w, @a, @h, @created)
-                """, tx))
-            {
-                Add(cmd, "id", participant.Id);
-                Add(cmd, "hash", HashToken(token));
-                Add(cmd, "condition", condition);
-                Add(cmd, "seed", participant.Seed);
-                Add(cmd, "pp", ids.ProlificPid);
-                Add(cmd, "sid", ids.StudyId);
-                Add(cmd, "sess", ids.SessionId);
-                Add(cmd, "w", ids.WorkerId);
-                Add(cmd, "a", ids.AssignmentId);
-                Add(cmd, "h", ids.HitId);
-                Add(cmd, "created", Time(participant.CreatedAt));
-                await cmd.ExecuteNonQueryAsync(ct);
-            }
-
-            counts[condition] = counts.GetValueOrDefault(condition) + 1;
-            return participant;
-        }, ct);
+        _conditionCounts = loaded;
     }
 
     /// <summary>The participant with this token, their ratings in round order and their arm choices; null if unknown.</summary>
@@ -272,12 +273,15 @@ public sealed class StudyStore : IAsyncDisposable
     public async Task<RatingRecord> AddRatingAsync(string participant, RatingRecord rating, bool completes, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(rating);
-        var op = new WriteOp(null, new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously))
-        {
-            Rating = new RatingWrite(participant, rating, completes),
-        };
+        return (RatingRecord)(await SubmitAsync(new WriteOp(NewDone()) { Rating = new RatingWrite(participant, rating, completes) }, ct))!;
+    }
+
+    private static TaskCompletionSource<object?> NewDone() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private async Task<object?> SubmitAsync(WriteOp op, CancellationToken ct)
+    {
         await _writes.Writer.WriteAsync(op, ct);
-        return (RatingRecord)(await op.Done.Task)!;
+        return await op.Done.Task;
     }
 
     /// <summary>
@@ -347,8 +351,8 @@ public sealed class StudyStore : IAsyncDisposable
 
     private async Task DropWriteConnectionAsync()
     {
-        _sqliteRatings?.Dispose();
-        _sqliteRatings = null;
+        _sqliteStatements?.Dispose();
+        _sqliteStatements = null;
         if (_writeConnection is { } conn)
         {
             _writeConnection = null;
@@ -359,33 +363,38 @@ public sealed class StudyStore : IAsyncDisposable
     private async Task<object?[]> RunBatchOnAsync(List<WriteOp> batch)
     {
         var conn = _writeConnection ??= await OpenAsync(CancellationToken.None, write: true);
-        await using var tx = await conn.BeginTransactionAsync();
+        return _sqlite ? await RunSqliteBatchAsync((SqliteConnection)conn, batch) : await RunPostgresBatchAsync((NpgsqlConnection)conn, batch);
+    }
+
+    /// <summary>SQLite: one transaction; each write runs its prepared statements in turn; one commit (one fsync).</summary>
+    private async Task<object?[]> RunSqliteBatchAsync(SqliteConnection conn, List<WriteOp> batch)
+    {
+        await using var tx = (SqliteTransaction)await conn.BeginTransactionAsync();
+        var statements = _sqliteStatements ??= new SqliteStatements(conn);
         var results = new object?[batch.Count];
-        var ratings = new List<int>();
         for (var i = 0; i < batch.Count; i++)
         {
-            if (batch[i].Rating is { } write && _sqlite)
+            var op = batch[i];
+            if (op.Rating is { } rating)
             {
-                _sqliteRatings ??= new SqliteRatingStatements((SqliteConnection)conn);
-                results[i] = await _sqliteRatings.InsertAsync((SqliteTransaction)tx, write);
-                continue;
+                results[i] = await statements.InsertRatingAsync(tx, rating);
             }
-
-            if (batch[i].Rating is not null)
+            else if (op.Choice is { } choice)
             {
-                ratings.Add(i); // PostgreSQL: below, all in one statement
-                continue;
+                results[i] = await statements.InsertChoiceAsync(tx, choice);
             }
-
-            results[i] = await batch[i].Run!(conn, tx);
-        }
-
-        if (ratings.Count > 0)
-        {
-            var stored = await InsertRatingsAsync((NpgsqlConnection)conn, (NpgsqlTransaction)tx, [.. ratings.Select(i => batch[i].Rating!)]);
-            for (var k = 0; k < ratings.Count; k++)
+            else if (op.Join is { } join)
             {
-                results[ratings[k]] = stored[k];
+                await LoadConditionCountsAsync(conn, tx);
+                if (Assign(join) is { } participant)
+                {
+                    await statements.InsertParticipantAsync(tx, participant, join.TokenHash);
+                    results[i] = participant;
+                }
+            }
+            else
+            {
+                results[i] = await op.Run!(conn, tx);
             }
         }
 
@@ -394,85 +403,207 @@ public sealed class StudyStore : IAsyncDisposable
     }
 
     /// <summary>
-    /// PostgreSQL: a batch's ratings in one round trip (one multi-row insert from arrays), then the
-    /// rounds that were already stored read back, then the completions marked. Same semantics as
-    /// <see cref="SqliteRatingStatements"/> one at a time; a batch never holds two writes of one
-    /// participant, whose requests are serialised by the participant cache.
+    /// PostgreSQL: the batch's joins, choices, ratings and completions as at most four statements
+    /// (multi-row, from arrays) in one <see cref="NpgsqlBatch"/>: one round trip, which commits as one
+    /// implicit transaction when the batch holds nothing else (all or nothing: a failing statement
+    /// rolls the whole batch back). The rare other writes run first in an explicit transaction
+    /// that the batch then joins. Same semantics as <see cref="SqliteStatements"/> one at a time; a
+    /// batch never holds two writes of one participant, whose requests are serialised by the
+    /// participant cache, and never a participant's join with their later writes (a join is
+    /// acknowledged, and its token known, only after its commit).
     /// </summary>
-    private static async Task<RatingRecord[]> InsertRatingsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RatingWrite[] writes)
+    private async Task<object?[]> RunPostgresBatchAsync(NpgsqlConnection conn, List<WriteOp> batch)
     {
-        var result = new RatingRecord[writes.Length];
-        var inserted = new HashSet<(string, int)>();
-        await using (var cmd = new NpgsqlCommand("""
-            INSERT INTO ratings (participant, round, arm, item_id, rating, submitted_at)
-            SELECT * FROM unnest(@p, @round, @arm, @item, @rating, @at)
-            ON CONFLICT (participant, round) DO NOTHING
-            RETURNING participant, round
-            """, conn, tx))
+        var results = new object?[batch.Count];
+        var ratings = new List<int>();
+        var choices = new List<int>();
+        var joins = new List<(int Index, ParticipantRecord Participant, string TokenHash)>();
+        NpgsqlTransaction? tx = null;
+        try
         {
-            cmd.Parameters.AddWithValue("p", writes.Select(w => w.Participant).ToArray());
-            cmd.Parameters.AddWithValue("round", writes.Select(w => w.Rating.Round).ToArray());
-            cmd.Parameters.AddWithValue("arm", writes.Select(w => w.Rating.Arm).ToArray());
-            cmd.Parameters.AddWithValue("item", writes.Select(w => w.Rating.ItemId).ToArray());
-            cmd.Parameters.AddWithValue("rating", writes.Select(w => w.Rating.Rating).ToArray());
-            cmd.Parameters.AddWithValue("at", writes.Select(w => Time(w.Rating.SubmittedAt)).ToArray());
-            await using var r = await cmd.ExecuteReaderAsync();
-            while (await r.ReadAsync())
+            if (batch.Any(op => op.Run is not null))
             {
-                inserted.Add((r.GetString(0), r.GetInt32(1)));
+                tx = await conn.BeginTransactionAsync();
             }
-        }
 
-        var missing = new List<int>();
-        for (var k = 0; k < writes.Length; k++)
-        {
-            if (inserted.Contains((writes[k].Participant, writes[k].Rating.Round)))
+            for (var i = 0; i < batch.Count; i++)
             {
-                result[k] = writes[k].Rating;
-            }
-            else
-            {
-                missing.Add(k);
-            }
-        }
-
-        if (missing.Count > 0)
-        {
-            // Rounds stored before: hand back what is stored.
-            var storedRows = new Dictionary<(string, int), RatingRecord>();
-            await using (var cmd = new NpgsqlCommand("""
-                SELECT r.participant, r.round, r.arm, r.item_id, r.rating, r.submitted_at
-                FROM ratings r JOIN unnest(@p, @round) AS k(participant, round) ON r.participant = k.participant AND r.round = k.round
-                """, conn, tx))
-            {
-                cmd.Parameters.AddWithValue("p", missing.Select(k => writes[k].Participant).ToArray());
-                cmd.Parameters.AddWithValue("round", missing.Select(k => writes[k].Rating.Round).ToArray());
-                await using var r = await cmd.ExecuteReaderAsync();
-                while (await r.ReadAsync())
+                var op = batch[i];
+                if (op.Rating is not null)
                 {
-                    storedRows[(r.GetString(0), r.GetInt32(1))] = new RatingRecord(r.GetInt32(1), r.GetString(2), r.GetString(3), r.GetInt32(4), ParseTime(r.GetString(5)));
+                    ratings.Add(i);
+                }
+                else if (op.Choice is not null)
+                {
+                    choices.Add(i);
+                }
+                else if (op.Join is { } join)
+                {
+                    await LoadConditionCountsAsync(conn, tx);
+                    if (Assign(join) is { } participant)
+                    {
+                        joins.Add((i, participant, join.TokenHash));
+                        results[i] = participant;
+                    }
+                }
+                else
+                {
+                    results[i] = await op.Run!(conn, tx!);
                 }
             }
 
-            foreach (var k in missing)
+            await using (var pg = new NpgsqlBatch(conn, tx))
             {
-                result[k] = storedRows[(writes[k].Participant, writes[k].Rating.Round)];
+                if (choices.Count > 0)
+                {
+                    pg.BatchCommands.Add(PgChoices([.. choices.Select(i => batch[i].Choice!)]));
+                }
+
+                if (ratings.Count > 0)
+                {
+                    pg.BatchCommands.Add(PgRatings([.. ratings.Select(i => batch[i].Rating!)]));
+                }
+
+                if (joins.Count > 0)
+                {
+                    pg.BatchCommands.Add(PgJoins(joins));
+                }
+
+                var completing = ratings.Select(i => batch[i].Rating!).Where(w => w.Completes).ToArray();
+                if (completing.Length > 0)
+                {
+                    pg.BatchCommands.Add(PgCompletions(completing));
+                }
+
+                if (pg.BatchCommands.Count > 0)
+                {
+                    await using var reader = await pg.ExecuteReaderAsync();
+
+                    // Row sets in the order added (Npgsql's reader skips the statements that return none).
+                    if (choices.Count > 0)
+                    {
+                        var stored = new Dictionary<(string, int), string>();
+                        while (await reader.ReadAsync())
+                        {
+                            stored[(reader.GetString(0), reader.GetInt32(1))] = reader.GetString(2);
+                        }
+
+                        foreach (var i in choices)
+                        {
+                            results[i] = stored[(batch[i].Choice!.Participant, batch[i].Choice!.Round)];
+                        }
+
+                        await reader.NextResultAsync();
+                    }
+
+                    if (ratings.Count > 0)
+                    {
+                        var stored = new Dictionary<(string, int), RatingRecord?>();
+                        while (await reader.ReadAsync())
+                        {
+                            // Inserted rows come back with nulls (the caller's record is what was stored),
+                            // rounds stored before with their stored values.
+                            stored[(reader.GetString(0), reader.GetInt32(1))] = reader.IsDBNull(2) ? null
+                                : new RatingRecord(reader.GetInt32(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4), ParseTime(reader.GetString(5)));
+                        }
+
+                        foreach (var i in ratings)
+                        {
+                            var write = batch[i].Rating!;
+                            results[i] = stored[(write.Participant, write.Rating.Round)] ?? write.Rating;
+                        }
+                    }
+
+                    // The rest of the results: the commit (or the error of any statement) comes with them.
+                    while (await reader.NextResultAsync())
+                    {
+                    }
+                }
+            }
+
+            if (tx is not null)
+            {
+                await tx.CommitAsync();
+            }
+
+            return results;
+        }
+        finally
+        {
+            if (tx is not null)
+            {
+                await tx.DisposeAsync();
             }
         }
+    }
 
-        var completing = writes.Where(w => w.Completes).ToArray();
-        if (completing.Length > 0)
-        {
-            await using var done = new NpgsqlCommand("""
-                UPDATE participants SET completed_at = v.at FROM unnest(@p, @at) AS v(id, at)
-                WHERE participants.id = v.id AND participants.completed_at IS NULL
-                """, conn, tx);
-            done.Parameters.AddWithValue("p", completing.Select(w => w.Participant).ToArray());
-            done.Parameters.AddWithValue("at", completing.Select(w => Time(w.Rating.SubmittedAt)).ToArray());
-            await done.ExecuteNonQueryAsync();
-        }
+    /// <summary>Stores the choices not stored yet; returns each round's stored arm (the CTE's insert and the outer select share one snapshot, so the select sees only rows stored before).</summary>
+    private static NpgsqlBatchCommand PgChoices(ChoiceWrite[] writes)
+    {
+        var cmd = new NpgsqlBatchCommand("""
+            WITH k AS (SELECT * FROM unnest(@p, @round, @arm) AS k(participant, round, arm)),
+            ins AS (INSERT INTO choices (participant, round, arm) SELECT participant, round, arm FROM k
+                    ON CONFLICT (participant, round) DO NOTHING RETURNING participant, round, arm)
+            SELECT participant, round, arm FROM ins
+            UNION ALL
+            SELECT c.participant, c.round, c.arm FROM choices c JOIN k ON c.participant = k.participant AND c.round = k.round
+            """);
+        cmd.Parameters.AddWithValue("p", writes.Select(w => w.Participant).ToArray());
+        cmd.Parameters.AddWithValue("round", writes.Select(w => w.Round).ToArray());
+        cmd.Parameters.AddWithValue("arm", writes.Select(w => w.Arm).ToArray());
+        return cmd;
+    }
 
-        return result;
+    /// <summary>Stores the ratings whose rounds are not stored yet: those come back with nulls, the others with what is stored.</summary>
+    private static NpgsqlBatchCommand PgRatings(RatingWrite[] writes)
+    {
+        var cmd = new NpgsqlBatchCommand("""
+            WITH k AS (SELECT * FROM unnest(@p, @round, @arm, @item, @rating, @at) AS k(participant, round, arm, item_id, rating, submitted_at)),
+            ins AS (INSERT INTO ratings (participant, round, arm, item_id, rating, submitted_at) SELECT * FROM k
+                    ON CONFLICT (participant, round) DO NOTHING RETURNING participant, round)
+            SELECT participant, round, NULL::text, NULL::text, NULL::integer, NULL::text FROM ins
+            UNION ALL
+            SELECT r.participant, r.round, r.arm, r.item_id, r.rating, r.submitted_at FROM ratings r JOIN k ON r.participant = k.participant AND r.round = k.round
+            """);
+        cmd.Parameters.AddWithValue("p", writes.Select(w => w.Participant).ToArray());
+        cmd.Parameters.AddWithValue("round", writes.Select(w => w.Rating.Round).ToArray());
+        cmd.Parameters.AddWithValue("arm", writes.Select(w => w.Rating.Arm).ToArray());
+        cmd.Parameters.AddWithValue("item", writes.Select(w => w.Rating.ItemId).ToArray());
+        cmd.Parameters.AddWithValue("rating", writes.Select(w => w.Rating.Rating).ToArray());
+        cmd.Parameters.AddWithValue("at", writes.Select(w => Time(w.Rating.SubmittedAt)).ToArray());
+        return cmd;
+    }
+
+    private static NpgsqlBatchCommand PgJoins(List<(int Index, ParticipantRecord Participant, string TokenHash)> joins)
+    {
+        var cmd = new NpgsqlBatchCommand("""
+            INSERT INTO participants (id, token_hash, condition, seed, prolific_pid, study_id, session_id, worker_id, assignment_id, hit_id, created_at)
+            SELECT * FROM unnest(@id, @hash, @condition, @seed, @pp, @sid, @sess, @w, @a, @h, @created)
+            """);
+        var ps = joins.Select(j => j.Participant).ToArray();
+        cmd.Parameters.AddWithValue("id", ps.Select(p => p.Id).ToArray());
+        cmd.Parameters.AddWithValue("hash", joins.Select(j => j.TokenHash).ToArray());
+        cmd.Parameters.AddWithValue("condition", ps.Select(p => p.Condition).ToArray());
+        cmd.Parameters.AddWithValue("seed", ps.Select(p => p.Seed).ToArray());
+        cmd.Parameters.AddWithValue("pp", ps.Select(p => p.ProlificPid).ToArray());
+        cmd.Parameters.AddWithValue("sid", ps.Select(p => p.StudyId).ToArray());
+        cmd.Parameters.AddWithValue("sess", ps.Select(p => p.SessionId).ToArray());
+        cmd.Parameters.AddWithValue("w", ps.Select(p => p.WorkerId).ToArray());
+        cmd.Parameters.AddWithValue("a", ps.Select(p => p.AssignmentId).ToArray());
+        cmd.Parameters.AddWithValue("h", ps.Select(p => p.HitId).ToArray());
+        cmd.Parameters.AddWithValue("created", ps.Select(p => Time(p.CreatedAt)).ToArray());
+        return cmd;
+    }
+
+    private static NpgsqlBatchCommand PgCompletions(RatingWrite[] completing)
+    {
+        var cmd = new NpgsqlBatchCommand("""
+            UPDATE participants SET completed_at = v.at FROM unnest(@p, @at) AS v(id, at)
+            WHERE participants.id = v.id AND participants.completed_at IS NULL
+            """);
+        cmd.Parameters.AddWithValue("p", completing.Select(w => w.Participant).ToArray());
+        cmd.Parameters.AddWithValue("at", completing.Select(w => Time(w.Rating.SubmittedAt)).ToArray());
+        return cmd;
     }
 
     /// <summary>
@@ -481,30 +612,12 @@ public sealed class StudyStore : IAsyncDisposable
     /// after that commit. On PostgreSQL this replaced one transaction per write, whose commits
     /// (one WAL flush each, plus a connection per request) made the store 3–5× slower.
     /// </summary>
-    private async Task<T> EnqueueAsync<T>(Func<DbConnection, DbTransaction, Task<T>> write, CancellationToken ct)
-    {
-        var op = new WriteOp(async (conn, tx) => await write(conn, tx), new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously));
-        await _writes.Writer.WriteAsync(op, ct);
-        return (T)(await op.Done.Task)!;
-    }
+    private async Task<T> EnqueueAsync<T>(Func<DbConnection, DbTransaction, Task<T>> write, CancellationToken ct) =>
+        (T)(await SubmitAsync(new WriteOp(NewDone()) { Run = async (conn, tx) => await write(conn, tx) }, ct))!;
 
     /// <summary>Stores the arm chosen for a round unless one is stored; returns the stored arm.</summary>
     public async Task<string> AddChoiceAsync(string participant, int round, string arm, CancellationToken ct) =>
-        await EnqueueAsync(async (conn, tx) =>
-        {
-            await using (var cmd = Command(conn, "INSERT INTO choices (participant, round, arm) VALUES (@p, @round, @arm) ON CONFLICT (participant, round) DO NOTHING", tx))
-            {
-                Add(cmd, "p", participant);
-                Add(cmd, "round", round);
-                Add(cmd, "arm", arm);
-                await cmd.ExecuteNonQueryAsync(ct);
-            }
-
-            await using var q = Command(conn, "SELECT arm FROM choices WHERE participant = @p AND round = @round", tx);
-            Add(q, "p", participant);
-            Add(q, "round", round);
-            return (string)(await q.ExecuteScalarAsync(ct))!;
-        }, ct);
+        (string)(await SubmitAsync(new WriteOp(NewDone()) { Choice = new ChoiceWrite(participant, round, arm) }, ct))!;
 
     /// <summary>Stores the questionnaire answers once and marks the participant complete.</summary>
     public async Task SaveQuestionnaireAsync(string participant, string answersJson, CancellationToken ct) =>
@@ -605,25 +718,39 @@ public sealed class StudyStore : IAsyncDisposable
     }
 
     /// <summary>
-    /// SQLite: the statements that store a rating, prepared once on the writer's connection and
+    /// SQLite: the statements of the frequent writes, prepared once on the writer's connection and
     /// reused with new parameter values (preparing them for every rating cost more CPU than running
     /// them). A round already stored is not overwritten (<c>ON CONFLICT DO NOTHING</c>): the stored
-    /// rating is read back and returned, so the caller can tell a resubmission from a conflict.
+    /// rating or arm is read back and returned, so the caller can tell a resubmission from a conflict.
     /// </summary>
-    private sealed class SqliteRatingStatements : IDisposable
+    private sealed class SqliteStatements : IDisposable
     {
-        private readonly SqliteCommand _insert;
+        private readonly SqliteCommand _insertRating;
         private readonly SqliteCommand _complete;
-        private readonly SqliteCommand _stored;
+        private readonly SqliteCommand _storedRating;
+        private readonly SqliteCommand _insertChoice;
+        private readonly SqliteCommand _storedChoice;
+        private readonly SqliteCommand _insertParticipant;
 
-        public SqliteRatingStatements(SqliteConnection conn)
+        public SqliteStatements(SqliteConnection conn)
         {
-            _insert = Prepared(conn, "INSERT INTO ratings (participant, round, arm, item_id, rating, submitted_at) VALUES (@p, @round, @arm, @item, @rating, @at) ON CONFLICT (participant, round) DO NOTHING",
+            _insertRating = Prepared(conn, "INSERT INTO ratings (participant, round, arm, item_id, rating, submitted_at) VALUES (@p, @round, @arm, @item, @rating, @at) ON CONFLICT (participant, round) DO NOTHING",
                 ("@p", SqliteType.Text), ("@round", SqliteType.Integer), ("@arm", SqliteType.Text), ("@item", SqliteType.Text), ("@rating", SqliteType.Integer), ("@at", SqliteType.Text));
             _complete = Prepared(conn, "UPDATE participants SET completed_at = @at WHERE id = @p AND completed_at IS NULL",
                 ("@p", SqliteType.Text), ("@at", SqliteType.Text));
-            _stored = Prepared(conn, "SELECT round, arm, item_id, rating, submitted_at FROM ratings WHERE participant = @p AND round = @round",
+            _storedRating = Prepared(conn, "SELECT round, arm, item_id, rating, submitted_at FROM ratings WHERE participant = @p AND round = @round",
                 ("@p", SqliteType.Text), ("@round", SqliteType.Integer));
+            _insertChoice = Prepared(conn, "INSERT INTO choices (participant, round, arm) VALUES (@p, @round, @arm) ON CONFLICT (participant, round) DO NOTHING",
+                ("@p", SqliteType.Text), ("@round", SqliteType.Integer), ("@arm", SqliteType.Text));
+            _storedChoice = Prepared(conn, "SELECT arm FROM choices WHERE participant = @p AND round = @round",
+                ("@p", SqliteType.Text), ("@round", SqliteType.Integer));
+            _insertParticipant = Prepared(conn, """
+                INSERT INTO participants (id, token_hash, condition, seed, prolific_pid, study_id, session_id, worker_id, assignment_id, hit_id, created_at)
+                VALUES (@id, @hash, @condition, @seed, @pp, @sid, @sess, @w, @a, @h, @created)
+                """,
+                ("@id", SqliteType.Text), ("@hash", SqliteType.Text), ("@condition", SqliteType.Text), ("@seed", SqliteType.Integer),
+                ("@pp", SqliteType.Text), ("@sid", SqliteType.Text), ("@sess", SqliteType.Text), ("@w", SqliteType.Text),
+                ("@a", SqliteType.Text), ("@h", SqliteType.Text), ("@created", SqliteType.Text));
         }
 
         private static SqliteCommand Prepared(SqliteConnection conn, string sql, params (string Name, SqliteType Type)[] parameters)
@@ -638,24 +765,25 @@ public sealed class StudyStore : IAsyncDisposable
             return cmd;
         }
 
-        public async Task<object?> InsertAsync(SqliteTransaction tx, RatingWrite write)
+        private static SqliteCommand Bind(SqliteCommand cmd, SqliteTransaction tx, params object?[] values)
+        {
+            cmd.Transaction = tx;
+            for (var i = 0; i < values.Length; i++)
+            {
+                cmd.Parameters[i].Value = values[i] ?? DBNull.Value;
+            }
+
+            return cmd;
+        }
+
+        public async Task<object?> InsertRatingAsync(SqliteTransaction tx, RatingWrite write)
         {
             var (participant, rating, completes) = write;
             var at = Time(rating.SubmittedAt);
-            _insert.Transaction = tx;
-            _insert.Parameters[0].Value = participant;
-            _insert.Parameters[1].Value = rating.Round;
-            _insert.Parameters[2].Value = rating.Arm;
-            _insert.Parameters[3].Value = rating.ItemId;
-            _insert.Parameters[4].Value = rating.Rating;
-            _insert.Parameters[5].Value = at;
-            var inserted = await _insert.ExecuteNonQueryAsync() == 1;
+            var inserted = await Bind(_insertRating, tx, participant, rating.Round, rating.Arm, rating.ItemId, rating.Rating, at).ExecuteNonQueryAsync() == 1;
             if (completes)
             {
-                _complete.Transaction = tx;
-                _complete.Parameters[0].Value = participant;
-                _complete.Parameters[1].Value = at;
-                await _complete.ExecuteNonQueryAsync();
+                await Bind(_complete, tx, participant, at).ExecuteNonQueryAsync();
             }
 
             if (inserted)
@@ -664,19 +792,33 @@ public sealed class StudyStore : IAsyncDisposable
             }
 
             // The round was already stored: hand back what is stored.
-            _stored.Transaction = tx;
-            _stored.Parameters[0].Value = participant;
-            _stored.Parameters[1].Value = rating.Round;
-            await using var r = await _stored.ExecuteReaderAsync();
+            await using var r = await Bind(_storedRating, tx, participant, rating.Round).ExecuteReaderAsync();
             await r.ReadAsync();
             return new RatingRecord(r.GetInt32(0), r.GetString(1), r.GetString(2), r.GetInt32(3), ParseTime(r.GetString(4)));
         }
 
+        public async Task<object?> InsertChoiceAsync(SqliteTransaction tx, ChoiceWrite write)
+        {
+            if (await Bind(_insertChoice, tx, write.Participant, write.Round, write.Arm).ExecuteNonQueryAsync() == 1)
+            {
+                return write.Arm;
+            }
+
+            return (string)(await Bind(_storedChoice, tx, write.Participant, write.Round).ExecuteScalarAsync())!;
+        }
+
+        public async Task InsertParticipantAsync(SqliteTransaction tx, ParticipantRecord p, string tokenHash) =>
+            await Bind(_insertParticipant, tx, p.Id, tokenHash, p.Condition, p.Seed, p.ProlificPid, p.StudyId, p.SessionId,
+                p.WorkerId, p.AssignmentId, p.HitId, Time(p.CreatedAt)).ExecuteNonQueryAsync();
+
         public void Dispose()
         {
-            _insert.Dispose();
+            _insertRating.Dispose();
             _complete.Dispose();
-            _stored.Dispose();
+            _storedRating.Dispose();
+            _insertChoice.Dispose();
+            _storedChoice.Dispose();
+            _insertParticipant.Dispose();
         }
     }
 

@@ -19,12 +19,20 @@ public class StoreTests
     public Task A_failing_write_fails_alone_and_the_writer_goes_on_with_a_fresh_connection_on_postgres() =>
         PostgresSerial.Run(() => FailingWrite("postgres:" + TestEnvironment.PostgresConnectionString));
 
+    [Fact]
+    public Task Joins_choices_ratings_and_questionnaires_in_one_batch_on_sqlite() =>
+        MixedBatch("sqlite:" + Path.Combine(TestEnvironment.TempDir(), "store-mixed.db"));
+
+    [PostgresFact]
+    public Task Joins_choices_ratings_and_questionnaires_in_one_batch_on_postgres() =>
+        PostgresSerial.Run(() => MixedBatch("postgres:" + TestEnvironment.PostgresConnectionString));
+
     private static readonly DateTimeOffset At = new(2026, 11, 27, 12, 0, 0, TimeSpan.Zero);
 
     /// <summary>Empties the store and creates <paramref name="count"/> participants at once.</summary>
-    private static async Task<ParticipantRecord?[]> JoinAsync(StudyStore store, int count)
+    private static async Task<ParticipantRecord?[]> JoinAsync(StudyStore store, int count, int slots = 100)
     {
-        var config = TestEnvironment.Demo(c => c.Conditions = [new ConditionConfig { Name = "cyclic", Slots = 100 }]);
+        var config = TestEnvironment.Demo(c => c.Conditions = [new ConditionConfig { Name = "cyclic", Slots = slots }]);
         await store.ResetAsync();
         var ids = new PlatformIds(null, null, null);
         return await Task.WhenAll(Enumerable.Range(0, count).Select(i => store.CreateParticipantAsync(config, $"token-{i}", ids, CancellationToken.None)));
@@ -82,5 +90,44 @@ public class StoreTests
         Assert.Equal(60, rows.Count(r => r.Round == 1 && r.Arm == "a"));
         var progress = await store.ProgressAsync(CancellationToken.None);
         Assert.Equal(20, progress.Sum(p => p.Completed));
+    }
+
+    /// <summary>
+    /// Every kind of write queued at once, so batches mix them: arm choices (some resubmitted with
+    /// another arm), ratings that complete, questionnaires (on PostgreSQL the batch then runs in an
+    /// explicit transaction) and joins, five more than the study has slots for.
+    /// </summary>
+    private static async Task MixedBatch(string db)
+    {
+        await using var store = await StudyStore.OpenAsync(db);
+        var participants = (await JoinAsync(store, 30, slots: 35)).Select(p => p!).ToArray();
+        var config = TestEnvironment.Demo(c => c.Conditions = [new ConditionConfig { Name = "cyclic", Slots = 35 }]);
+        var none = CancellationToken.None;
+
+        var chosen = await Task.WhenAll(participants.Select((p, i) => store.AddChoiceAsync(p.Id, 1, i % 2 == 0 ? "a" : "b", none)));
+        Assert.All(chosen, (arm, i) => Assert.Equal(i % 2 == 0 ? "a" : "b", arm));
+
+        var rechosen = participants.Take(10).Select(p => store.AddChoiceAsync(p.Id, 1, "c", none)).ToArray();
+        var fresh = participants.Take(10).Select(p => store.AddChoiceAsync(p.Id, 2, "c", none)).ToArray();
+        var rated = participants.Skip(10).Take(10).Select((p, i) =>
+            store.AddRatingAsync(p.Id, new RatingRecord(1, "a", $"item-{i}", 3, At), completes: true, none)).ToArray();
+        var answered = participants.Skip(20).Select(p => store.SaveQuestionnaireAsync(p.Id, "{\"q\":1}", none)).ToArray();
+        var joined = Enumerable.Range(0, 10).Select(i => store.CreateParticipantAsync(config, $"late-{i}", new PlatformIds("pid" + i, null, null), none)).ToArray();
+        await Task.WhenAll([.. rechosen, .. fresh, .. rated, .. answered, .. joined]);
+
+        Assert.All(rechosen, (t, i) => Assert.Equal(i % 2 == 0 ? "a" : "b", t.Result));
+        Assert.All(fresh, t => Assert.Equal("c", t.Result));
+        Assert.All(rated, t => Assert.Equal(3, t.Result.Rating));
+        Assert.Equal(5, joined.Count(t => t.Result is not null));
+        Assert.Equal(5, joined.Count(t => t.Result is null));
+
+        var progress = await store.ProgressAsync(none);
+        Assert.Equal((35, 20, 10L), (progress.Sum(p => p.Joined), progress.Sum(p => p.Completed), progress.Sum(p => p.Ratings)));
+
+        var first = await store.LoadAsync("token-0", none);
+        Assert.Equal(("a", "c"), (first!.Value.Choices[1], first.Value.Choices[2]));
+        var late = joined.Select((t, i) => (t.Result, i)).First(x => x.Result is not null);
+        var loaded = await store.LoadAsync($"late-{late.i}", none);
+        Assert.Equal((late.Result!.Id, "cyclic", "pid" + late.i), (loaded!.Value.Participant.Id, loaded.Value.Participant.Condition, loaded.Value.Participant.ProlificPid));
     }
 }
