@@ -44,6 +44,12 @@ internal sealed class ParticipantState(ParticipantRecord participant, List<Ratin
 /// </summary>
 internal sealed class ParticipantCache(StudyStore store)
 {
+    /// <summary>
+    /// Keyed by the token itself: the database keeps only token hashes (a copy of it reveals no
+    /// token), but hashing here too would cost a SHA-256 on every request for nothing, since the
+    /// token is in the request anyway. String keys are hashed with the runtime's per-process
+    /// randomised seed, so bucket placement tells a guesser nothing.
+    /// </summary>
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
 
     private sealed class Entry
@@ -55,12 +61,12 @@ internal sealed class ParticipantCache(StudyStore store)
 
     /// <summary>Starts the cached state of a participant this process has just created (and committed).</summary>
     public void Add(string token, ParticipantState state) =>
-        _entries.TryAdd(StudyStore.HashToken(token), new Entry { State = state });
+        _entries.TryAdd(token, new Entry { State = state });
 
     /// <summary>Runs <paramref name="action"/> on the participant's state under their lock; null state means an unknown token.</summary>
     public async Task<T> WithAsync<T>(string token, Func<ParticipantState?, Task<T>> action, CancellationToken ct)
     {
-        var key = StudyStore.HashToken(token);
+        var key = token;
         var entry = _entries.GetOrAdd(key, _ => new Entry());
         await entry.Gate.WaitAsync(ct);
         try

@@ -480,10 +480,22 @@ public static partial class StudyServer
 
     /// <summary>
     /// A participant's next step as JSON: serialised up front by the source-generated serializer and
-    /// sent with a Content-Length (Results.Json streams it with chunked framing instead).
+    /// written with a Content-Length in one write (Results.Json streams it with chunked framing, and
+    /// Results.Bytes runs the file-result machinery: ranges, ETags).
     /// </summary>
-    private static IResult View(NextView view) =>
-        Results.Bytes(JsonSerializer.SerializeToUtf8Bytes(view, StudyJson.Default.NextView), "application/json; charset=utf-8");
+    private static IResult View(NextView view) => new Utf8JsonResult(JsonSerializer.SerializeToUtf8Bytes(view, StudyJson.Default.NextView));
+
+    private sealed class Utf8JsonResult(byte[] body) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            var response = httpContext.Response;
+            response.StatusCode = StatusCodes.Status200OK;
+            response.ContentType = "application/json; charset=utf-8";
+            response.ContentLength = body.Length;
+            return response.Body.WriteAsync(body).AsTask();
+        }
+    }
 
     /// <summary>Reads a JSON object body (Content-Type application/json, which a cross-site form cannot send).</summary>
     private static async Task<(JsonObject? Body, IResult? Error)> ReadJsonAsync(HttpContext http, bool optional, CancellationToken ct)

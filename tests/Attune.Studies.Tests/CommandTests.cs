@@ -40,6 +40,9 @@ public class CommandTests
         (code, _, err) = await Run("study", "serve", "--config", Path.Combine(dir, "missing.json"));
         Assert.Equal(2, code);
         Assert.Contains("missing.json: file not found", err, StringComparison.Ordinal);
+        (code, _, err) = await Run("study", "bench", "--config", TestEnvironment.DemoConfig, "--rounds", "0");
+        Assert.Equal(2, code);
+        Assert.Equal("error: --rounds: expected 1 to 100", err.Trim());
         Directory.Delete(dir, recursive: true);
     }
 

@@ -105,9 +105,10 @@ public sealed class StudyCommands : ICommandModule
         };
         var concurrency = new Option<string>("--concurrency") { Description = "Concurrent participants, comma-separated.", DefaultValueFactory = _ => "100,500" };
         var seconds = new Option<double>("--seconds") { Description = "Measured seconds per point (each after 2 s unmeasured).", DefaultValueFactory = _ => 5 };
+        var rounds = new Option<int>("--rounds") { Description = "Measure every concurrency this many times (plain, study servers, plain again each time) and summarise the ratios: median, lowest, highest.", DefaultValueFactory = _ => 1 };
         var bench = new Command("bench", "Ratings per second and latency of the study server vs a plain ASP.NET endpoint, on loopback. "
             + "Every target first runs once unmeasured (JIT and thread pool warm-up); at each concurrency the plain endpoint is measured before and after the study servers and the ratio is to the mean of the two.")
-        { benchConfig, benchDb, concurrency, seconds };
+        { benchConfig, benchDb, concurrency, seconds, rounds };
         app.SetAction(bench, async (ctx, ct) =>
         {
             var cfg = StudyConfig.Load(ctx.Get(benchConfig)!);
@@ -119,11 +120,13 @@ public sealed class StudyCommands : ICommandModule
             cfg.JoinRateLimitPerMinute = 10_000_000;
             var levels = (ctx.Get(concurrency) ?? "100,500").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(x => int.TryParse(x, out var n) && n > 0 ? n : throw new AttuneInputException($"--concurrency: '{x}' is not a positive integer")).ToList();
+            var roundCount = ctx.Get(rounds) is var rc and > 0 and <= 100 ? rc : throw new AttuneInputException("--rounds: expected 1 to 100");
             var temp = Path.Combine(Path.GetTempPath(), "attune-study-bench-" + Guid.NewGuid().ToString("N"));
             Directory.CreateDirectory(temp);
             var dbs = ctx.Get(benchDb) is { Length: > 0 } given ? given : ["sqlite:" + Path.Combine(temp, "bench.db")];
             var duration = TimeSpan.FromSeconds(Math.Max(0.5, ctx.Get(seconds)));
             var results = new List<object>();
+            var ratios = new Dictionary<(int Level, string Target), List<double>>();
             try
             {
                 // One unmeasured pass over every target: the first server in a fresh process runs
@@ -136,31 +139,36 @@ public sealed class StudyCommands : ICommandModule
                     await StudyBenchmark.RunStudyAsync(cfg, db, levels[0], TimeSpan.FromSeconds(5), ct, TimeSpan.Zero);
                 }
 
-                foreach (var level in levels)
+                for (var round = 1; round <= roundCount; round++)
                 {
-                    ctx.Log($"plain endpoint, {level} participants");
-                    var before = await StudyBenchmark.RunPlainAsync(level, duration, ct);
-                    var studies = new List<LoadResult>();
-                    foreach (var db in dbs)
+                    foreach (var level in levels)
                     {
-                        ctx.Log($"study server on {db.Split(':')[0]}, {level} participants");
-                        studies.Add(await StudyBenchmark.RunStudyAsync(cfg, db, level, duration, ct));
-                    }
+                        var of = roundCount > 1 ? $" (round {round} of {roundCount})" : "";
+                        ctx.Log($"plain endpoint, {level} participants{of}");
+                        var before = await StudyBenchmark.RunPlainAsync(level, duration, ct);
+                        var studies = new List<LoadResult>();
+                        foreach (var db in dbs)
+                        {
+                            ctx.Log($"study server on {db.Split(':')[0]}, {level} participants{of}");
+                            studies.Add(await StudyBenchmark.RunStudyAsync(cfg, db, level, duration, ct));
+                        }
 
-                    ctx.Log($"plain endpoint again, {level} participants");
-                    var after = await StudyBenchmark.RunPlainAsync(level, duration, ct);
-                    var baseline = (before.RatingsPerSecond + after.RatingsPerSecond) / 2;
-                    foreach (var plain in new[] { before with { Target = "plain endpoint (before)" }, after with { Target = "plain endpoint (after)" } })
-                    {
-                        results.Add(new { plain.Target, plain.Concurrency, plain.RatingsPerSecond, plain.P50Ms, plain.P99Ms, plain.Errors, ratio = plain.RatingsPerSecond / baseline });
-                        Print(ctx, plain, plain.RatingsPerSecond / baseline);
-                    }
+                        ctx.Log($"plain endpoint again, {level} participants{of}");
+                        var after = await StudyBenchmark.RunPlainAsync(level, duration, ct);
+                        var baseline = (before.RatingsPerSecond + after.RatingsPerSecond) / 2;
+                        foreach (var plain in new[] { before with { Target = "plain endpoint (before)" }, after with { Target = "plain endpoint (after)" } })
+                        {
+                            results.Add(new { round, plain.Target, plain.Concurrency, plain.RatingsPerSecond, plain.P50Ms, plain.P99Ms, plain.Errors, ratio = plain.RatingsPerSecond / baseline });
+                            Print(ctx, plain, plain.RatingsPerSecond / baseline);
+                        }
 
-                    foreach (var r in studies)
-                    {
-                        var ratio = r.RatingsPerSecond / baseline;
-                        results.Add(new { r.Target, r.Concurrency, r.RatingsPerSecond, r.P50Ms, r.P99Ms, r.Errors, ratio });
-                        Print(ctx, r, ratio);
+                        foreach (var r in studies)
+                        {
+                            var ratio = r.RatingsPerSecond / baseline;
+                            results.Add(new { round, r.Target, r.Concurrency, r.RatingsPerSecond, r.P50Ms, r.P99Ms, r.Errors, ratio });
+                            Print(ctx, r, ratio);
+                            (ratios.TryGetValue((level, r.Target), out var list) ? list : ratios[(level, r.Target)] = []).Add(ratio);
+                        }
                     }
                 }
             }
@@ -170,9 +178,24 @@ public sealed class StudyCommands : ICommandModule
                 Directory.Delete(temp, recursive: true);
             }
 
+            var summary = ratios.Select(kv =>
+            {
+                var sorted = kv.Value.Order().ToArray();
+                var median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+                return new { target = kv.Key.Target, concurrency = kv.Key.Level, rounds = sorted.Length, median_ratio = median, min_ratio = sorted[0], max_ratio = sorted[^1] };
+            }).ToList();
             if (ctx.Json)
             {
-                ctx.WriteJson(new { processors = Environment.ProcessorCount, seconds = duration.TotalSeconds, results });
+                ctx.WriteJson(new { processors = Environment.ProcessorCount, seconds = duration.TotalSeconds, rounds = roundCount, results, summary });
+            }
+            else if (roundCount > 1)
+            {
+                ctx.Out.WriteLine($"ratio to the plain endpoint over {roundCount} rounds:");
+                foreach (var s in summary)
+                {
+                    ctx.Out.WriteLine(System.FormattableString.Invariant(
+                        $"{s.target,-44} {s.concurrency,5} participants  median {s.median_ratio:F2}  lowest {s.min_ratio:F2}  highest {s.max_ratio:F2}"));
+                }
             }
 
             return CliApp.Success;
