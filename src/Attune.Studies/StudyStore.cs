@@ -291,8 +291,38 @@ public sealed class StudyStore : IAsyncDisposable
     /// </summary>
     private async Task WriteLoopAsync()
     {
-        var reader = _writes.Reader;
         var batch = new List<WriteOp>();
+        try
+        {
+            await WriteBatchesAsync(batch);
+        }
+#pragma warning disable CA1031 // the loop must not die silently: every waiting write gets the failure
+        catch (Exception ex)
+        {
+            // Not expected (each batch's failures are handled in WriteBatchesAsync), but if the loop
+            // itself fails, no request may wait forever for a commit that will never come: the
+            // writes in hand and every queued one fail, and later writes are refused at once.
+            var stopped = new InvalidOperationException("the study store's writer stopped: " + ex.Message, ex);
+            _writes.Writer.TryComplete(stopped);
+            foreach (var op in batch)
+            {
+                op.Done.TrySetException(stopped);
+            }
+
+            while (_writes.Reader.TryRead(out var op))
+            {
+                op.Done.TrySetException(stopped);
+            }
+        }
+#pragma warning restore CA1031
+    }
+
+    /// <summary>Tests only: runs before each batch, outside its error handling (a failure of the writer loop itself).</summary>
+    internal Action? BeforeBatchForTests { get; set; }
+
+    private async Task WriteBatchesAsync(List<WriteOp> batch)
+    {
+        var reader = _writes.Reader;
         while (await reader.WaitToReadAsync())
         {
             batch.Clear();
@@ -301,6 +331,7 @@ public sealed class StudyStore : IAsyncDisposable
                 batch.Add(op);
             }
 
+            BeforeBatchForTests?.Invoke();
             try
             {
                 var results = await RunBatchAsync(batch);

@@ -27,6 +27,24 @@ public class StoreTests
     public Task Joins_choices_ratings_and_questionnaires_in_one_batch_on_postgres() =>
         PostgresSerial.Run(() => MixedBatch("postgres:" + TestEnvironment.PostgresConnectionString));
 
+    [Fact]
+    public async Task A_failure_of_the_writer_loop_itself_fails_waiting_and_later_writes_instead_of_hanging()
+    {
+        var store = await StudyStore.OpenAsync("sqlite:" + Path.Combine(TestEnvironment.TempDir(), "store-loop.db"));
+        var participants = await JoinAsync(store, 2);
+        store.BeforeBatchForTests = () => throw new InvalidOperationException("injected");
+        var limit = TimeSpan.FromSeconds(30);
+
+        var waiting = store.AddRatingAsync(participants[0]!.Id, new RatingRecord(1, "a", "item", 5, At), completes: false, CancellationToken.None);
+        var failed = await Assert.ThrowsAsync<InvalidOperationException>(() => waiting.WaitAsync(limit));
+        Assert.Equal("the study store's writer stopped: injected", failed.Message);
+
+        var later = await Assert.ThrowsAsync<System.Threading.Channels.ChannelClosedException>(() =>
+            store.AddRatingAsync(participants[1]!.Id, new RatingRecord(1, "a", "item", 5, At), completes: false, CancellationToken.None).WaitAsync(limit));
+        Assert.Equal(failed, later.InnerException);
+        await store.DisposeAsync().AsTask().WaitAsync(limit);
+    }
+
     private static readonly DateTimeOffset At = new(2026, 11, 27, 12, 0, 0, TimeSpan.Zero);
 
     /// <summary>Empties the store and creates <paramref name="count"/> participants at once.</summary>
