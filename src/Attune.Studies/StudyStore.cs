@@ -85,18 +85,7 @@ public sealed class StudyStore : IAsyncDisposable
         }
         else if (spec.StartsWith("postgres:", StringComparison.Ordinal) || spec.StartsWith("postgresql:", StringComparison.Ordinal))
         {
-            var cs = spec[(spec.IndexOf(':', StringComparison.Ordinal) + 1)..];
-            var builder = new NpgsqlConnectionStringBuilder(cs);
-            if (!cs.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase) && !cs.Contains("AutoPrepare", StringComparison.OrdinalIgnoreCase))
-            {
-                // The same few statements run for every rating, join and choice: let the server keep
-                // them parsed and planned (Npgsql's automatic preparation). A connection string that
-                // sets Max Auto Prepare itself (0 behind PgBouncer in transaction mode) is left alone.
-                builder.MaxAutoPrepare = 32;
-                builder.AutoPrepareMinUsages = 2;
-            }
-
-            store = new StudyStore(NpgsqlDataSource.Create(builder.ConnectionString), sqlite: false);
+            store = new StudyStore(NpgsqlDataSource.Create(PostgresConnectionString(spec[(spec.IndexOf(':', StringComparison.Ordinal) + 1)..])), sqlite: false);
         }
         else
         {
@@ -105,6 +94,66 @@ public sealed class StudyStore : IAsyncDisposable
 
         await store.CreateSchemaAsync(ct);
         return store;
+    }
+
+    /// <summary>
+    /// The connection string the store uses for a PostgreSQL connection string given by the user,
+    /// with two defaults for settings it does not name:
+    /// <list type="bullet">
+    /// <item>Npgsql's automatic preparation (the same few statements run for every rating, join and
+    /// choice; the server keeps them parsed and planned). A string that sets Max Auto Prepare
+    /// itself, 0 behind PgBouncer in transaction mode, is left alone.</item>
+    /// <item>No TLS to a server on this machine (every host loopback: localhost, 127.0.0.0/8, ::1,
+    /// or a Unix socket folder). Npgsql's default, SSL Mode=Prefer, encrypts even loopback
+    /// connections when the server offers TLS (Debian's does), which costs CPU on both sides and
+    /// protects nothing that leaves the machine. A string that sets SSL Mode is left alone, and
+    /// remote hosts keep Npgsql's default.</item>
+    /// </list>
+    /// </summary>
+    internal static string PostgresConnectionString(string given)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(given);
+        if (!Names(given, "Max Auto Prepare", "MaxAutoPrepare"))
+        {
+            builder.MaxAutoPrepare = 32;
+            if (!Names(given, "Auto Prepare Min Usages", "AutoPrepareMinUsages"))
+            {
+                builder.AutoPrepareMinUsages = 2;
+            }
+        }
+
+        if (!Names(given, "SSL Mode", "SslMode") && IsLoopback(builder.Host))
+        {
+            builder.SslMode = SslMode.Disable;
+        }
+
+        return builder.ConnectionString;
+
+        static bool Names(string cs, params string[] keys) =>
+            cs.Split(';').Any(part => part.Split('=')[0].Trim() is var key && keys.Any(k => key.Equals(k, StringComparison.OrdinalIgnoreCase)));
+
+        static bool IsLoopback(string? hosts) =>
+            !string.IsNullOrWhiteSpace(hosts) && hosts.Split(',').All(h =>
+            {
+                var host = h.Trim();
+                if (host.StartsWith('/'))
+                {
+                    return true;
+                }
+
+                // Strip a port (host:port, or [v6]:port).
+                if (host.StartsWith('[') && host.IndexOf(']', StringComparison.Ordinal) is var end and > 0)
+                {
+                    host = host[1..end];
+                }
+                else if (host.Count(c => c == ':') == 1)
+                {
+                    host = host[..host.IndexOf(':', StringComparison.Ordinal)];
+                }
+
+                return host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+                    || (System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip));
+            });
     }
 
     private async Task CreateSchemaAsync(CancellationToken ct)

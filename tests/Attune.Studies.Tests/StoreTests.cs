@@ -45,6 +45,42 @@ public class StoreTests
         await store.DisposeAsync().AsTask().WaitAsync(limit);
     }
 
+    [Theory]
+    [InlineData("Host=127.0.0.1;Username=u", true)]
+    [InlineData("Host=localhost;Port=5433;Username=u", true)]
+    [InlineData("Host=[::1]:5432;Username=u", true)]
+    [InlineData("Host=/var/run/postgresql;Username=u", true)]
+    [InlineData("Host=127.0.0.1,localhost;Username=u", true)]
+    [InlineData("Host=db.example.org;Username=u", false)]
+    [InlineData("Host=127.0.0.1,db.example.org;Username=u", false)]
+    [InlineData("Host=10.0.0.7;Username=u", false)]
+    public void Postgres_connections_to_this_machine_skip_tls_and_prepare_automatically(string given, bool tlsOff)
+    {
+        var used = new Npgsql.NpgsqlConnectionStringBuilder(StudyStore.PostgresConnectionString(given));
+        Assert.Equal(tlsOff ? Npgsql.SslMode.Disable : Npgsql.SslMode.Prefer, used.SslMode);
+        Assert.Equal((32, 2), (used.MaxAutoPrepare, used.AutoPrepareMinUsages));
+    }
+
+    [Fact]
+    public void Postgres_settings_the_connection_string_names_are_kept()
+    {
+        var used = new Npgsql.NpgsqlConnectionStringBuilder(StudyStore.PostgresConnectionString(
+            "Host=127.0.0.1;Username=u;SSL Mode=Require;Max Auto Prepare=0;Auto Prepare Min Usages=5"));
+        Assert.Equal((Npgsql.SslMode.Require, 0, 5), (used.SslMode, used.MaxAutoPrepare, used.AutoPrepareMinUsages));
+        used = new Npgsql.NpgsqlConnectionStringBuilder(StudyStore.PostgresConnectionString("Host=localhost;Username=u;sslmode=prefer;MaxAutoPrepare=4"));
+        Assert.Equal((Npgsql.SslMode.Prefer, 4, 5), (used.SslMode, used.MaxAutoPrepare, used.AutoPrepareMinUsages));
+    }
+
+    [PostgresFact]
+    public Task The_store_talks_to_a_local_postgres_without_tls() =>
+        PostgresSerial.Run(async () =>
+        {
+            await using var conn = new Npgsql.NpgsqlConnection(StudyStore.PostgresConnectionString(TestEnvironment.PostgresConnectionString));
+            await conn.OpenAsync();
+            await using var cmd = new Npgsql.NpgsqlCommand("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", conn);
+            Assert.Equal(false, await cmd.ExecuteScalarAsync());
+        });
+
     private static readonly DateTimeOffset At = new(2026, 11, 27, 12, 0, 0, TimeSpan.Zero);
 
     /// <summary>Empties the store and creates <paramref name="count"/> participants at once.</summary>
