@@ -66,8 +66,7 @@ internal sealed class ParticipantCache(StudyStore store)
     /// <summary>Runs <paramref name="action"/> on the participant's state under their lock; null state means an unknown token.</summary>
     public async Task<T> WithAsync<T>(string token, Func<ParticipantState?, Task<T>> action, CancellationToken ct)
     {
-        var key = token;
-        var entry = _entries.GetOrAdd(key, _ => new Entry());
+        var entry = _entries.GetOrAdd(token, _ => new Entry());
         await entry.Gate.WaitAsync(ct);
         try
         {
@@ -77,7 +76,7 @@ internal sealed class ParticipantCache(StudyStore store)
                 if (loaded is null)
                 {
                     // Unknown tokens are not remembered (guessing must not grow memory).
-                    _entries.TryRemove(KeyValuePair.Create(key, entry));
+                    _entries.TryRemove(KeyValuePair.Create(token, entry));
                     return await action(null);
                 }
 

@@ -497,7 +497,7 @@ public sealed class StudyStore : IAsyncDisposable
         var results = new object?[batch.Count];
         var ratings = new List<int>();
         var choices = new List<int>();
-        var joins = new List<(int Index, ParticipantRecord Participant, string TokenHash)>();
+        var joins = new List<(ParticipantRecord Participant, string TokenHash)>();
         NpgsqlTransaction? tx = null;
         try
         {
@@ -522,7 +522,7 @@ public sealed class StudyStore : IAsyncDisposable
                     await LoadConditionCountsAsync(conn, tx);
                     if (Assign(join) is { } participant)
                     {
-                        joins.Add((i, participant, join.TokenHash));
+                        joins.Add((participant, join.TokenHash));
                         results[i] = participant;
                     }
                 }
@@ -654,7 +654,7 @@ public sealed class StudyStore : IAsyncDisposable
         return cmd;
     }
 
-    private static NpgsqlBatchCommand PgJoins(List<(int Index, ParticipantRecord Participant, string TokenHash)> joins)
+    private static NpgsqlBatchCommand PgJoins(List<(ParticipantRecord Participant, string TokenHash)> joins)
     {
         var cmd = new NpgsqlBatchCommand("""
             INSERT INTO participants (id, token_hash, condition, seed, prolific_pid, study_id, session_id, worker_id, assignment_id, hit_id, created_at)

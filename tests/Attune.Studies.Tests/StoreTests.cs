@@ -84,9 +84,13 @@ public class StoreTests
     private static readonly DateTimeOffset At = new(2026, 11, 27, 12, 0, 0, TimeSpan.Zero);
 
     /// <summary>Empties the store and creates <paramref name="count"/> participants at once.</summary>
+    /// <summary>The demo study with one condition, "cyclic", of <paramref name="slots"/> slots.</summary>
+    private static StudyConfig OneCondition(int slots) =>
+        TestEnvironment.Demo(c => c.Conditions = [new ConditionConfig { Name = "cyclic", Slots = slots }]);
+
     private static async Task<ParticipantRecord?[]> JoinAsync(StudyStore store, int count, int slots = 100)
     {
-        var config = TestEnvironment.Demo(c => c.Conditions = [new ConditionConfig { Name = "cyclic", Slots = slots }]);
+        var config = OneCondition(slots);
         await store.ResetAsync();
         var ids = new PlatformIds(null, null, null);
         return await Task.WhenAll(Enumerable.Range(0, count).Select(i => store.CreateParticipantAsync(config, $"token-{i}", ids, CancellationToken.None)));
@@ -155,7 +159,7 @@ public class StoreTests
     {
         await using var store = await StudyStore.OpenAsync(db);
         var participants = (await JoinAsync(store, 30, slots: 35)).Select(p => p!).ToArray();
-        var config = TestEnvironment.Demo(c => c.Conditions = [new ConditionConfig { Name = "cyclic", Slots = 35 }]);
+        var config = OneCondition(35);
         var none = CancellationToken.None;
 
         var chosen = await Task.WhenAll(participants.Select((p, i) => store.AddChoiceAsync(p.Id, 1, i % 2 == 0 ? "a" : "b", none)));

@@ -23,10 +23,12 @@ internal static partial class UnixPipe
     /// <returns>The bytes read (0 at end of stream), or <see cref="TimedOut"/>.</returns>
     public static int Read(int fd, byte[] buffer, int waitMs)
     {
+        // A retry after an interrupted call waits only for what is left of waitMs.
+        var deadline = Environment.TickCount64 + waitMs;
         while (true)
         {
             var poll = new PollFd { Fd = fd, Events = PollIn };
-            var ready = Poll(ref poll, 1, waitMs);
+            var ready = Poll(ref poll, 1, (int)Math.Max(0, deadline - Environment.TickCount64));
             if (ready < 0)
             {
                 var errno = Marshal.GetLastPInvokeError();
