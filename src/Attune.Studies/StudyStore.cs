@@ -40,11 +40,50 @@ public sealed class StudyStore : IAsyncDisposable
     /// <summary>SQLite: the frequent writes' statements, prepared once on <see cref="_writeConnection"/>.</summary>
     private SqliteStatements? _sqliteStatements;
 
+    /// <summary>SQLite: the managed id of the writer's own thread (0 for PostgreSQL, whose writer runs on the thread pool).</summary>
+    private int _writerThreadId;
+
+    /// <summary>The name of the SQLite writer's thread.</summary>
+    internal const string WriterThreadName = "attune-study-writer";
+
     private StudyStore(DbDataSource source, bool sqlite)
     {
         _source = source;
         _sqlite = sqlite;
-        _writer = Task.Run(WriteLoopAsync);
+        if (!sqlite)
+        {
+            _writer = Task.Run(WriteLoopAsync);
+            return;
+        }
+
+        // SQLite's calls are synchronous (its async methods block until done), so its writer gets a
+        // thread of its own: blocked in a commit's fsync, it does not hold a thread-pool worker that
+        // request handling needs, nor disturb the pool's sizing. Measured: about +14% ratings/s at
+        // 100 participants (docs/studies.md).
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            _writerThreadId = Environment.CurrentManagedThreadId;
+            try
+            {
+                // If a write ever completed asynchronously, the loop would go on on the thread pool
+                // and this thread would just wait for it: slower, still correct.
+                WriteLoopAsync().GetAwaiter().GetResult();
+                done.TrySetResult();
+            }
+#pragma warning disable CA1031 // handed to whoever awaits the writer
+            catch (Exception ex)
+            {
+                done.TrySetException(ex);
+            }
+#pragma warning restore CA1031
+        })
+        {
+            IsBackground = true,
+            Name = WriterThreadName,
+        };
+        thread.Start();
+        _writer = done.Task;
     }
 
     /// <summary>
@@ -372,7 +411,9 @@ public sealed class StudyStore : IAsyncDisposable
     private async Task WriteBatchesAsync(List<WriteOp> batch)
     {
         var reader = _writes.Reader;
-        while (await reader.WaitToReadAsync())
+        while (Environment.CurrentManagedThreadId == _writerThreadId
+            ? reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult() // the SQLite writer's own thread waits here
+            : await reader.WaitToReadAsync())
         {
             batch.Clear();
             while (batch.Count < 256 && reader.TryRead(out var op))

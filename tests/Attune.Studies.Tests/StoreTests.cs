@@ -28,6 +28,20 @@ public class StoreTests
         PostgresSerial.Run(() => MixedBatch("postgres:" + TestEnvironment.PostgresConnectionString));
 
     [Fact]
+    public async Task The_sqlite_writer_runs_every_batch_on_its_own_thread_not_on_the_thread_pool()
+    {
+        await using var store = await StudyStore.OpenAsync("sqlite:" + Path.Combine(TestEnvironment.TempDir(), "store-thread.db"));
+        var threads = new System.Collections.Concurrent.ConcurrentBag<(string? Name, bool Pool)>();
+        store.BeforeBatchForTests = () => threads.Add((Thread.CurrentThread.Name, Thread.CurrentThread.IsThreadPoolThread));
+        var participants = await JoinAsync(store, 8);
+        await Task.WhenAll(participants.Select((p, i) => Task.Run(() =>
+            store.AddRatingAsync(p!.Id, new RatingRecord(1, "a", "item", 1 + i, At), completes: false, CancellationToken.None))));
+
+        Assert.NotEmpty(threads);
+        Assert.All(threads, t => Assert.Equal((StudyStore.WriterThreadName, false), t));
+    }
+
+    [Fact]
     public async Task A_failure_of_the_writer_loop_itself_fails_waiting_and_later_writes_instead_of_hanging()
     {
         var store = await StudyStore.OpenAsync("sqlite:" + Path.Combine(TestEnvironment.TempDir(), "store-loop.db"));
