@@ -237,6 +237,17 @@ public sealed class StudyStore : IAsyncDisposable
             // Durable commits: the WAL is synced at every commit (the default in WAL mode, NORMAL, is not).
             await ExecAsync(conn, "PRAGMA synchronous=FULL;", ct);
         }
+        else if (write)
+        {
+            // Every statement of the writer finds its rows by key (inserts, their foreign-key
+            // checks, the lookups of rounds already stored, updates by id). A plan made while a
+            // table was small (just created or emptied, before autovacuum analysed it) may scan the
+            // whole table instead, and the backend keeps that plan (foreign-key checks included) as
+            // the table grows: such benchmark rounds ran at a tenth of the usual rate, with tens of
+            // millions of rows read by sequential scans. Here sequential scans are a last resort,
+            // and plans this pooled backend cached earlier are made again under that setting.
+            await ExecAsync(conn, "SET enable_seqscan = off; DISCARD PLANS", ct);
+        }
 
         return conn;
     }
@@ -404,6 +415,14 @@ public sealed class StudyStore : IAsyncDisposable
         }
 #pragma warning restore CA1031
     }
+
+    /// <summary>Tests only: a setting of the writer's own connection (<c>SHOW</c>, PostgreSQL).</summary>
+    internal Task<string> WriterSettingForTests(string name) =>
+        EnqueueAsync<string>(async (conn, tx) =>
+        {
+            await using var cmd = Command(conn, "SHOW " + name, tx);
+            return (string)(await cmd.ExecuteScalarAsync())!;
+        }, CancellationToken.None);
 
     /// <summary>Tests only: runs before each batch, outside its error handling (a failure of the writer loop itself).</summary>
     internal Action? BeforeBatchForTests { get; set; }

@@ -41,6 +41,20 @@ public class StoreTests
         Assert.All(threads, t => Assert.Equal((StudyStore.WriterThreadName, false), t));
     }
 
+    [PostgresFact]
+    public Task The_postgres_writer_avoids_sequential_scans_on_its_own_connection_only() =>
+        PostgresSerial.Run(async () =>
+        {
+            await using var store = await StudyStore.OpenAsync("postgres:" + TestEnvironment.PostgresConnectionString);
+            Assert.Equal("off", await store.WriterSettingForTests("enable_seqscan"));
+
+            // Other connections (reads, export) keep the server's default.
+            await using var other = new Npgsql.NpgsqlConnection(StudyStore.PostgresConnectionString(TestEnvironment.PostgresConnectionString));
+            await other.OpenAsync();
+            await using var show = new Npgsql.NpgsqlCommand("SHOW enable_seqscan", other);
+            Assert.Equal("on", (string?)await show.ExecuteScalarAsync());
+        });
+
     [Fact]
     public async Task A_failure_of_the_writer_loop_itself_fails_waiting_and_later_writes_instead_of_hanging()
     {
