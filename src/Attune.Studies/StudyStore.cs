@@ -58,8 +58,8 @@ public sealed class StudyStore : IAsyncDisposable
 
         // SQLite's calls are synchronous (its async methods block until done), so its writer gets a
         // thread of its own: blocked in a commit's fsync, it does not hold a thread-pool worker that
-        // request handling needs, nor disturb the pool's sizing. Measured: about +14% ratings/s at
-        // 100 participants (docs/studies.md).
+        // request handling needs, nor disturb the pool's sizing (measured in docs/studies.md,
+        // Benchmarks).
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
