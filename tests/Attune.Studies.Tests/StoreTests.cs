@@ -48,7 +48,7 @@ public class StoreTests
             await using var store = await StudyStore.OpenAsync("postgres:" + TestEnvironment.PostgresConnectionString);
             Assert.Equal("off", await store.WriterSettingForTests("enable_seqscan"));
 
-            // Other connections (reads, export) keep the server's default.
+            // The setting is the writer session's own: another connection to the same database keeps the server's default.
             await using var other = new Npgsql.NpgsqlConnection(StudyStore.PostgresConnectionString(TestEnvironment.PostgresConnectionString));
             await other.OpenAsync();
             await using var show = new Npgsql.NpgsqlCommand("SHOW enable_seqscan", other);
