@@ -272,9 +272,9 @@ public sealed class StudyStore : IAsyncDisposable
     /// the database, then kept up to date here; a failed batch forgets them and they are read again,
     /// see <see cref="WriteLoopAsync"/>) and counts the new participant. Null when the study is full.
     /// </summary>
-    private ParticipantRecord? Assign(JoinWrite join)
+    private async Task<ParticipantRecord?> AssignAsync(DbConnection conn, DbTransaction? tx, JoinWrite join)
     {
-        var counts = _conditionCounts!;
+        var counts = await ConditionCountsAsync(conn, tx);
         var open = join.Config.Conditions.Where(c => counts.GetValueOrDefault(c.Name) < c.Slots).ToList();
         if (open.Count == 0)
         {
@@ -292,11 +292,11 @@ public sealed class StudyStore : IAsyncDisposable
     }
 
     /// <summary>Reads the participants per condition when they are not known (first join, or after a failed batch).</summary>
-    private async Task LoadConditionCountsAsync(DbConnection conn, DbTransaction? tx)
+    private async Task<Dictionary<string, int>> ConditionCountsAsync(DbConnection conn, DbTransaction? tx)
     {
-        if (_conditionCounts is not null)
+        if (_conditionCounts is { } known)
         {
-            return;
+            return known;
         }
 
         var loaded = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -310,6 +310,7 @@ public sealed class StudyStore : IAsyncDisposable
         }
 
         _conditionCounts = loaded;
+        return loaded;
     }
 
     /// <summary>The participant with this token, their ratings in round order and their arm choices; null if unknown.</summary>
@@ -525,8 +526,7 @@ public sealed class StudyStore : IAsyncDisposable
             }
             else if (op.Join is { } join)
             {
-                await LoadConditionCountsAsync(conn, tx);
-                if (Assign(join) is { } participant)
+                if (await AssignAsync(conn, tx, join) is { } participant)
                 {
                     await statements.InsertParticipantAsync(tx, participant, join.TokenHash);
                     results[i] = participant;
@@ -579,8 +579,7 @@ public sealed class StudyStore : IAsyncDisposable
                 }
                 else if (op.Join is { } join)
                 {
-                    await LoadConditionCountsAsync(conn, tx);
-                    if (Assign(join) is { } participant)
+                    if (await AssignAsync(conn, tx, join) is { } participant)
                     {
                         joins.Add((participant, join.TokenHash));
                         results[i] = participant;
