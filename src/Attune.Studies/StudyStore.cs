@@ -203,7 +203,13 @@ public sealed class StudyStore : IAsyncDisposable
             await ExecAsync(conn, "PRAGMA journal_mode=WAL;", ct);
         }
 
-        await ExecAsync(conn, """
+        // SQLite checks that a rating's or choice's participant exists with a foreign key (an index
+        // probe in process). PostgreSQL runs a foreign key as a trigger per inserted row, a query of
+        // its own that also locks the participant's row: a third of the writer's CPU on the server.
+        // There the batch's insert checks the participant instead (see PgRatings), and foreign keys
+        // made by earlier versions are dropped.
+        var participantKey = _sqlite ? " REFERENCES participants(id)" : "";
+        await ExecAsync(conn, $"""
             CREATE TABLE IF NOT EXISTS participants (
               id TEXT PRIMARY KEY,
               token_hash TEXT NOT NULL UNIQUE,
@@ -214,7 +220,7 @@ public sealed class StudyStore : IAsyncDisposable
               questionnaire TEXT,
               completed_at TEXT);
             CREATE TABLE IF NOT EXISTS ratings (
-              participant TEXT NOT NULL REFERENCES participants(id),
+              participant TEXT NOT NULL{participantKey},
               round INTEGER NOT NULL,
               arm TEXT NOT NULL,
               item_id TEXT NOT NULL,
@@ -222,11 +228,25 @@ public sealed class StudyStore : IAsyncDisposable
               submitted_at TEXT NOT NULL,
               PRIMARY KEY (participant, round));
             CREATE TABLE IF NOT EXISTS choices (
-              participant TEXT NOT NULL REFERENCES participants(id),
+              participant TEXT NOT NULL{participantKey},
               round INTEGER NOT NULL,
               arm TEXT NOT NULL,
               PRIMARY KEY (participant, round));
             """, ct);
+        if (!_sqlite)
+        {
+            await ExecAsync(conn, """
+                DO $$
+                DECLARE fk record;
+                BEGIN
+                  FOR fk IN SELECT conrelid::regclass AS tbl, conname FROM pg_constraint
+                            WHERE contype = 'f' AND conrelid IN ('ratings'::regclass, 'choices'::regclass)
+                            AND confrelid = 'participants'::regclass LOOP
+                    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', fk.tbl, fk.conname);
+                  END LOOP;
+                END $$;
+                """, ct);
+        }
     }
 
     private async Task<DbConnection> OpenAsync(CancellationToken ct, bool write = false)
@@ -425,6 +445,9 @@ public sealed class StudyStore : IAsyncDisposable
             return (string)(await cmd.ExecuteScalarAsync())!;
         }, CancellationToken.None);
 
+    /// <summary>Batches that failed and whose writes were then retried one at a time (read by tests).</summary>
+    internal int BatchesRetriedOneByOne { get; private set; }
+
     /// <summary>Tests only: runs before each batch, outside its error handling (a failure of the writer loop itself).</summary>
     internal Action? BeforeBatchForTests { get; set; }
 
@@ -447,18 +470,19 @@ public sealed class StudyStore : IAsyncDisposable
                 var results = await RunBatchAsync(batch);
                 for (var i = 0; i < batch.Count; i++)
                 {
-                    batch[i].Done.TrySetResult(results[i]);
+                    Complete(batch[i], results[i]);
                 }
             }
 #pragma warning disable CA1031 // failures are handed to the waiting requests
             catch (Exception) when (batch.Count > 1)
             {
+                BatchesRetriedOneByOne++;
                 _conditionCounts = null;
                 foreach (var op in batch)
                 {
                     try
                     {
-                        op.Done.TrySetResult((await RunBatchAsync([op]))[0]);
+                        Complete(op, (await RunBatchAsync([op]))[0]);
                     }
                     catch (Exception ex)
                     {
@@ -473,6 +497,19 @@ public sealed class StudyStore : IAsyncDisposable
                 batch[0].Done.TrySetException(ex);
             }
 #pragma warning restore CA1031
+        }
+    }
+
+    /// <summary>Hands a write its result; a write refused inside a committed batch has its exception as the result.</summary>
+    private static void Complete(WriteOp op, object? result)
+    {
+        if (result is Exception refused)
+        {
+            op.Done.TrySetException(refused);
+        }
+        else
+        {
+            op.Done.TrySetResult(result);
         }
     }
 
@@ -591,16 +628,21 @@ public sealed class StudyStore : IAsyncDisposable
                 }
             }
 
+            // A batch of several writes inserts optimistically: a round stored before (which the
+            // participant cache makes rare: it answers resubmissions itself) fails the whole batch
+            // with a unique violation, and the writer then retries each write alone, where the
+            // careful statements look such rounds up (see PgRatings).
+            var careful = batch.Count == 1;
             await using (var pg = new NpgsqlBatch(conn, tx))
             {
                 if (choices.Count > 0)
                 {
-                    pg.BatchCommands.Add(PgChoices([.. choices.Select(i => batch[i].Choice!)]));
+                    pg.BatchCommands.Add(PgChoices([.. choices.Select(i => batch[i].Choice!)], careful));
                 }
 
                 if (ratings.Count > 0)
                 {
-                    pg.BatchCommands.Add(PgRatings([.. ratings.Select(i => batch[i].Rating!)]));
+                    pg.BatchCommands.Add(PgRatings([.. ratings.Select(i => batch[i].Rating!)], careful));
                 }
 
                 if (joins.Count > 0)
@@ -629,7 +671,8 @@ public sealed class StudyStore : IAsyncDisposable
 
                         foreach (var i in choices)
                         {
-                            results[i] = stored[(batch[i].Choice!.Participant, batch[i].Choice!.Round)];
+                            var write = batch[i].Choice!;
+                            results[i] = stored.TryGetValue((write.Participant, write.Round), out var arm) ? arm : UnknownParticipant("choices", write.Participant);
                         }
 
                         await reader.NextResultAsync();
@@ -641,7 +684,7 @@ public sealed class StudyStore : IAsyncDisposable
                         while (await reader.ReadAsync())
                         {
                             // Inserted rows come back with nulls (the caller's record is what was stored),
-                            // rounds stored before with their stored values.
+                            // rounds stored before (careful statement only) with their stored values.
                             stored[(reader.GetString(0), reader.GetInt32(1))] = reader.IsDBNull(2) ? null
                                 : new RatingRecord(reader.GetInt32(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4), ParseTime(reader.GetString(5)));
                         }
@@ -649,7 +692,9 @@ public sealed class StudyStore : IAsyncDisposable
                         foreach (var i in ratings)
                         {
                             var write = batch[i].Rating!;
-                            results[i] = stored[(write.Participant, write.Rating.Round)] ?? write.Rating;
+                            results[i] = stored.TryGetValue((write.Participant, write.Rating.Round), out var record)
+                                ? record ?? write.Rating
+                                : UnknownParticipant("ratings", write.Participant);
                         }
                     }
 
@@ -676,34 +721,70 @@ public sealed class StudyStore : IAsyncDisposable
         }
     }
 
-    /// <summary>Stores the choices not stored yet; returns each round's stored arm (the CTE's insert and the outer select share one snapshot, so the select sees only rows stored before).</summary>
-    private static NpgsqlBatchCommand PgChoices(ChoiceWrite[] writes)
+    /// <summary>
+    /// The refusal of a rating or choice whose participant does not exist: what the foreign key
+    /// reports on SQLite, with PostgreSQL's code for a foreign-key violation (23503). The write
+    /// fails alone; nothing of it was stored.
+    /// </summary>
+    private static PostgresException UnknownParticipant(string table, string participant) =>
+        new($"insert into \"{table}\" refused: participant \"{participant}\" does not exist", "ERROR", "ERROR", PostgresErrorCodes.ForeignKeyViolation);
+
+    /// <summary>
+    /// Stores choices; returns each stored round's arm. Rows whose participant does not exist are
+    /// not inserted (the check a foreign key would make, as one index probe per row instead of a
+    /// trigger's query and row lock) and come back as no row. <paramref name="careful"/>: rounds
+    /// stored before are kept and come back with their stored arm (the CTE's insert and the outer
+    /// select share one snapshot, so the select sees only rows stored before); otherwise such a
+    /// round fails the statement with a unique violation.
+    /// </summary>
+    private static NpgsqlBatchCommand PgChoices(ChoiceWrite[] writes, bool careful)
     {
-        var cmd = new NpgsqlBatchCommand("""
-            WITH k AS (SELECT * FROM unnest(@p, @round, @arm) AS k(participant, round, arm)),
-            ins AS (INSERT INTO choices (participant, round, arm) SELECT participant, round, arm FROM k
-                    ON CONFLICT (participant, round) DO NOTHING RETURNING participant, round, arm)
-            SELECT participant, round, arm FROM ins
-            UNION ALL
-            SELECT c.participant, c.round, c.arm FROM choices c JOIN k ON c.participant = k.participant AND c.round = k.round
-            """);
+        var cmd = new NpgsqlBatchCommand(careful
+            ? """
+              WITH k AS (SELECT * FROM unnest(@p, @round, @arm) AS k(participant, round, arm)),
+              ins AS (INSERT INTO choices (participant, round, arm) SELECT participant, round, arm FROM k
+                      WHERE EXISTS (SELECT 1 FROM participants p WHERE p.id = k.participant)
+                      ON CONFLICT (participant, round) DO NOTHING RETURNING participant, round, arm)
+              SELECT participant, round, arm FROM ins
+              UNION ALL
+              SELECT c.participant, c.round, c.arm FROM choices c JOIN k ON c.participant = k.participant AND c.round = k.round
+              """
+            : """
+              INSERT INTO choices (participant, round, arm)
+              SELECT * FROM unnest(@p, @round, @arm) AS k(participant, round, arm)
+              WHERE EXISTS (SELECT 1 FROM participants p WHERE p.id = k.participant)
+              RETURNING participant, round, arm
+              """);
         cmd.Parameters.AddWithValue("p", writes.Select(w => w.Participant).ToArray());
         cmd.Parameters.AddWithValue("round", writes.Select(w => w.Round).ToArray());
         cmd.Parameters.AddWithValue("arm", writes.Select(w => w.Arm).ToArray());
         return cmd;
     }
 
-    /// <summary>Stores the ratings whose rounds are not stored yet: those come back with nulls, the others with what is stored.</summary>
-    private static NpgsqlBatchCommand PgRatings(RatingWrite[] writes)
+    /// <summary>
+    /// Stores ratings: inserted rows come back with nulls. Rows whose participant does not exist are
+    /// not inserted and come back as no row. <paramref name="careful"/>: rounds stored before are
+    /// kept and come back with their stored values; otherwise such a round fails the statement
+    /// with a unique violation (see <see cref="PgChoices"/>).
+    /// </summary>
+    private static NpgsqlBatchCommand PgRatings(RatingWrite[] writes, bool careful)
     {
-        var cmd = new NpgsqlBatchCommand("""
-            WITH k AS (SELECT * FROM unnest(@p, @round, @arm, @item, @rating, @at) AS k(participant, round, arm, item_id, rating, submitted_at)),
-            ins AS (INSERT INTO ratings (participant, round, arm, item_id, rating, submitted_at) SELECT * FROM k
-                    ON CONFLICT (participant, round) DO NOTHING RETURNING participant, round)
-            SELECT participant, round, NULL::text, NULL::text, NULL::integer, NULL::text FROM ins
-            UNION ALL
-            SELECT r.participant, r.round, r.arm, r.item_id, r.rating, r.submitted_at FROM ratings r JOIN k ON r.participant = k.participant AND r.round = k.round
-            """);
+        var cmd = new NpgsqlBatchCommand(careful
+            ? """
+              WITH k AS (SELECT * FROM unnest(@p, @round, @arm, @item, @rating, @at) AS k(participant, round, arm, item_id, rating, submitted_at)),
+              ins AS (INSERT INTO ratings (participant, round, arm, item_id, rating, submitted_at) SELECT * FROM k
+                      WHERE EXISTS (SELECT 1 FROM participants p WHERE p.id = k.participant)
+                      ON CONFLICT (participant, round) DO NOTHING RETURNING participant, round)
+              SELECT participant, round, NULL::text, NULL::text, NULL::integer, NULL::text FROM ins
+              UNION ALL
+              SELECT r.participant, r.round, r.arm, r.item_id, r.rating, r.submitted_at FROM ratings r JOIN k ON r.participant = k.participant AND r.round = k.round
+              """
+            : """
+              INSERT INTO ratings (participant, round, arm, item_id, rating, submitted_at)
+              SELECT * FROM unnest(@p, @round, @arm, @item, @rating, @at) AS k(participant, round, arm, item_id, rating, submitted_at)
+              WHERE EXISTS (SELECT 1 FROM participants p WHERE p.id = k.participant)
+              RETURNING participant, round, NULL::text, NULL::text, NULL::integer, NULL::text
+              """);
         cmd.Parameters.AddWithValue("p", writes.Select(w => w.Participant).ToArray());
         cmd.Parameters.AddWithValue("round", writes.Select(w => w.Rating.Round).ToArray());
         cmd.Parameters.AddWithValue("arm", writes.Select(w => w.Rating.Arm).ToArray());

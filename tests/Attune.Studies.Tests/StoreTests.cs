@@ -28,6 +28,56 @@ public class StoreTests
         PostgresSerial.Run(() => MixedBatch("postgres:" + TestEnvironment.PostgresConnectionString));
 
     [Fact]
+    public Task Rounds_stored_before_and_unknown_participants_in_one_batch_on_sqlite() =>
+        HeldBatch("sqlite:" + Path.Combine(TestEnvironment.TempDir(), "store-held.db"));
+
+    [PostgresFact]
+    public Task Rounds_stored_before_and_unknown_participants_in_one_batch_on_postgres() =>
+        PostgresSerial.Run(() => HeldBatch("postgres:" + TestEnvironment.PostgresConnectionString));
+
+    [PostgresFact]
+    public Task Postgres_foreign_keys_of_earlier_versions_are_dropped_and_the_insert_checks_the_participant() =>
+        PostgresSerial.Run(async () =>
+        {
+            var db = "postgres:" + TestEnvironment.PostgresConnectionString;
+            await using (var first = await StudyStore.OpenAsync(db))
+            {
+                await JoinAsync(first, 1);
+            }
+
+            await using var conn = new Npgsql.NpgsqlConnection(StudyStore.PostgresConnectionString(TestEnvironment.PostgresConnectionString));
+            await conn.OpenAsync();
+            async Task<long> ForeignKeys()
+            {
+                await using var count = new Npgsql.NpgsqlCommand(
+                    "SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' AND conrelid IN ('ratings'::regclass, 'choices'::regclass)", conn);
+                return (long)(await count.ExecuteScalarAsync())!;
+            }
+
+            // The tables as an earlier version made them.
+            await using (var add = new Npgsql.NpgsqlCommand("""
+                ALTER TABLE ratings ADD FOREIGN KEY (participant) REFERENCES participants(id);
+                ALTER TABLE choices ADD FOREIGN KEY (participant) REFERENCES participants(id);
+                """, conn))
+            {
+                await add.ExecuteNonQueryAsync();
+            }
+
+            Assert.Equal(2, await ForeignKeys());
+            await using var store = await StudyStore.OpenAsync(db);
+            Assert.Equal(0, await ForeignKeys());
+
+            // Unknown participants are still refused, alone, with PostgreSQL's code for a foreign-key violation.
+            var participants = await JoinAsync(store, 3);
+            var good = participants.Select(p => store.AddChoiceAsync(p!.Id, 1, "riddles", CancellationToken.None)).ToList();
+            var bad = store.AddChoiceAsync("no-such-participant", 1, "riddles", CancellationToken.None);
+            var refused = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => bad);
+            Assert.Equal(Npgsql.PostgresErrorCodes.ForeignKeyViolation, refused.SqlState);
+            Assert.Contains("no-such-participant", refused.Message, StringComparison.Ordinal);
+            Assert.All(await Task.WhenAll(good), arm => Assert.Equal("riddles", arm));
+        });
+
+    [Fact]
     public async Task The_sqlite_writer_runs_every_batch_on_its_own_thread_not_on_the_thread_pool()
     {
         await using var store = await StudyStore.OpenAsync("sqlite:" + Path.Combine(TestEnvironment.TempDir(), "store-thread.db"));
@@ -111,17 +161,101 @@ public class StoreTests
 
     private static readonly DateTimeOffset At = new(2026, 11, 27, 12, 0, 0, TimeSpan.Zero);
 
-    /// <summary>Empties the store and creates <paramref name="count"/> participants at once.</summary>
     /// <summary>The demo study with one condition, "cyclic", of <paramref name="slots"/> slots.</summary>
     private static StudyConfig OneCondition(int slots) =>
         TestEnvironment.Demo(c => c.Conditions = [new ConditionConfig { Name = "cyclic", Slots = slots }]);
 
+    /// <summary>Empties the store and creates <paramref name="count"/> participants at once.</summary>
     private static async Task<ParticipantRecord?[]> JoinAsync(StudyStore store, int count, int slots = 100)
     {
         var config = OneCondition(slots);
         await store.ResetAsync();
         var ids = new PlatformIds(null, null, null);
         return await Task.WhenAll(Enumerable.Range(0, count).Select(i => store.CreateParticipantAsync(config, $"token-{i}", ids, CancellationToken.None)));
+    }
+
+    /// <summary>
+    /// Holds the writer on one write while the writes under test queue up, so that they form one
+    /// batch: resubmitted rounds (with other values), fresh rounds and a participant that does not
+    /// exist. Each keeps its own semantics. PostgreSQL inserts a batch optimistically: a round
+    /// stored before fails the batch, and its writes are retried one at a time; an unknown
+    /// participant is refused inside the batch. SQLite's foreign key fails the batch instead.
+    /// </summary>
+    private static async Task HeldBatch(string db)
+    {
+        await using var store = await StudyStore.OpenAsync(db);
+        var postgres = store.Kind == "postgres";
+        var participants = await JoinAsync(store, 6);
+        await Task.WhenAll(participants.Select((p, i) =>
+            store.AddRatingAsync(p!.Id, new RatingRecord(1, "a", $"item-{i}", 1 + i, At), completes: false, CancellationToken.None)));
+
+        async Task<(List<Task<RatingRecord>> Writes, int Retried)> InOneBatch(Func<List<Task<RatingRecord>>> submit)
+        {
+            using var entered = new SemaphoreSlim(0);
+            using var release = new SemaphoreSlim(0);
+            var hold = 1;
+            store.BeforeBatchForTests = () =>
+            {
+                if (Interlocked.Exchange(ref hold, 0) == 1)
+                {
+                    entered.Release();
+                    release.Wait();
+                }
+            };
+            var retried = store.BatchesRetriedOneByOne;
+            var trigger = store.AddRatingAsync(participants[5]!.Id, new RatingRecord(3, "c", "trigger", 9, At), completes: false, CancellationToken.None);
+            Assert.True(await entered.WaitAsync(TimeSpan.FromSeconds(30)), "the writer did not take the first write");
+            var writes = submit();
+            release.Release();
+            try
+            {
+                await Task.WhenAll(writes.Append(trigger)).WaitAsync(TimeSpan.FromSeconds(30));
+            }
+            catch (System.Data.Common.DbException)
+            {
+                // The unknown participant's write; checked by the caller.
+            }
+
+            Assert.Equal(9, (await trigger).Rating);
+            return (writes, store.BatchesRetriedOneByOne - retried);
+        }
+
+        // Rounds stored before (other values resubmitted), fresh rounds, an unknown participant.
+        var (writes, retried) = await InOneBatch(() =>
+        [
+            store.AddRatingAsync(participants[0]!.Id, new RatingRecord(1, "b", "other", 9, At.AddMinutes(1)), completes: false, CancellationToken.None),
+            store.AddRatingAsync(participants[1]!.Id, new RatingRecord(1, "b", "other", 9, At.AddMinutes(1)), completes: false, CancellationToken.None),
+            store.AddRatingAsync(participants[2]!.Id, new RatingRecord(2, "b", "item2-2", 4, At.AddMinutes(1)), completes: false, CancellationToken.None),
+            store.AddRatingAsync(participants[3]!.Id, new RatingRecord(2, "b", "item2-3", 5, At.AddMinutes(1)), completes: true, CancellationToken.None),
+            store.AddRatingAsync("no-such-participant", new RatingRecord(1, "a", "item-x", 5, At), completes: false, CancellationToken.None),
+        ]);
+        Assert.Equal(1, retried);
+        Assert.Equal(("a", "item-0", 1, At), ((await writes[0]).Arm, (await writes[0]).ItemId, (await writes[0]).Rating, (await writes[0]).SubmittedAt));
+        Assert.Equal(("a", "item-1", 2, At), ((await writes[1]).Arm, (await writes[1]).ItemId, (await writes[1]).Rating, (await writes[1]).SubmittedAt));
+        Assert.Equal(("item2-2", 4), ((await writes[2]).ItemId, (await writes[2]).Rating));
+        Assert.Equal(("item2-3", 5), ((await writes[3]).ItemId, (await writes[3]).Rating));
+        var refused = await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => writes[4]);
+        if (postgres)
+        {
+            Assert.Equal(Npgsql.PostgresErrorCodes.ForeignKeyViolation, Assert.IsType<Npgsql.PostgresException>(refused).SqlState);
+        }
+
+        // Fresh rounds and an unknown participant only: PostgreSQL refuses the unknown one inside the batch.
+        (writes, retried) = await InOneBatch(() =>
+        [
+            store.AddRatingAsync(participants[0]!.Id, new RatingRecord(2, "c", "item3-0", 7, At), completes: false, CancellationToken.None),
+            store.AddRatingAsync("no-such-participant", new RatingRecord(2, "a", "item-y", 5, At), completes: false, CancellationToken.None),
+            store.AddRatingAsync(participants[1]!.Id, new RatingRecord(2, "c", "item3-1", 8, At), completes: false, CancellationToken.None),
+        ]);
+        Assert.Equal(postgres ? 0 : 1, retried);
+        Assert.Equal((7, 8), ((await writes[0]).Rating, (await writes[2]).Rating));
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => writes[1]);
+
+        // What is stored: the first rating of each round, nothing of the unknown participant, one completion.
+        var rows = await store.ExportAsync(CancellationToken.None);
+        Assert.Equal(6 + 1 + 2 + 2, rows.Count);
+        Assert.DoesNotContain(rows, r => r.ItemId is "other" or "item-x" or "item-y");
+        Assert.Equal(1, (await store.ProgressAsync(CancellationToken.None)).Sum(c => c.Completed));
     }
 
     private static async Task FailingWrite(string db)
