@@ -205,7 +205,7 @@ public sealed class StudyStore : IAsyncDisposable
 
         // SQLite checks that a rating's or choice's participant exists with a foreign key (an index
         // probe in process). PostgreSQL runs a foreign key as a trigger per inserted row, a query of
-        // its own that also locks the participant's row: a third of the writer's CPU on the server.
+        // its own that also locks the participant's row: about a quarter of the writer's CPU on the server.
         // There the batch's insert checks the participant instead (see PgRatings), and foreign keys
         // made by earlier versions are dropped.
         var participantKey = _sqlite ? " REFERENCES participants(id)" : "";
