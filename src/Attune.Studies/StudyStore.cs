@@ -259,13 +259,14 @@ public sealed class StudyStore : IAsyncDisposable
         }
         else if (write)
         {
-            // Every statement of the writer finds its rows by key (inserts, their foreign-key
-            // checks, the lookups of rounds already stored, updates by id). A plan made while a
-            // table was small (just created or emptied, before autovacuum analysed it) may scan the
-            // whole table instead, and the backend keeps that plan (foreign-key checks included) as
-            // the table grows: such benchmark rounds ran at a tenth of the usual rate, with tens of
-            // millions of rows read by sequential scans. Here sequential scans are a last resort,
-            // and plans this pooled backend cached earlier are made again under that setting.
+            // Every statement of the writer finds its rows by key (inserts, their checks that the
+            // participant exists, the lookups of rounds already stored, updates by id). A plan made
+            // while a table was small (just created or emptied, before autovacuum analysed it) may
+            // scan the whole table instead, and the backend keeps that plan as the table grows: such
+            // benchmark rounds ran at a tenth of the usual rate, with tens of millions of rows read
+            // by sequential scans (then in the foreign-key checks earlier versions had). Here
+            // sequential scans are a last resort, and plans this pooled backend cached earlier are
+            // made again under that setting.
             await ExecAsync(conn, "SET enable_seqscan = off; DISCARD PLANS", ct);
         }
 

@@ -45,8 +45,7 @@ public class StoreTests
                 await JoinAsync(first, 1);
             }
 
-            await using var conn = new Npgsql.NpgsqlConnection(StudyStore.PostgresConnectionString(TestEnvironment.PostgresConnectionString));
-            await conn.OpenAsync();
+            await using var conn = await OpenPostgresAsync();
             async Task<long> ForeignKeys()
             {
                 await using var count = new Npgsql.NpgsqlCommand(
@@ -99,8 +98,7 @@ public class StoreTests
             Assert.Equal("off", await store.WriterSettingForTests("enable_seqscan"));
 
             // The setting is the writer session's own: another connection to the same database keeps the server's default.
-            await using var other = new Npgsql.NpgsqlConnection(StudyStore.PostgresConnectionString(TestEnvironment.PostgresConnectionString));
-            await other.OpenAsync();
+            await using var other = await OpenPostgresAsync();
             await using var show = new Npgsql.NpgsqlCommand("SHOW enable_seqscan", other);
             Assert.Equal("on", (string?)await show.ExecuteScalarAsync());
         });
@@ -153,13 +151,20 @@ public class StoreTests
     public Task The_store_talks_to_a_local_postgres_without_tls() =>
         PostgresSerial.Run(async () =>
         {
-            await using var conn = new Npgsql.NpgsqlConnection(StudyStore.PostgresConnectionString(TestEnvironment.PostgresConnectionString));
-            await conn.OpenAsync();
+            await using var conn = await OpenPostgresAsync();
             await using var cmd = new Npgsql.NpgsqlCommand("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", conn);
             Assert.Equal(false, await cmd.ExecuteScalarAsync());
         });
 
     private static readonly DateTimeOffset At = new(2026, 11, 27, 12, 0, 0, TimeSpan.Zero);
+
+    /// <summary>A connection of its own to the test database, with the settings the store would use.</summary>
+    private static async Task<Npgsql.NpgsqlConnection> OpenPostgresAsync()
+    {
+        var conn = new Npgsql.NpgsqlConnection(StudyStore.PostgresConnectionString(TestEnvironment.PostgresConnectionString));
+        await conn.OpenAsync();
+        return conn;
+    }
 
     /// <summary>The demo study with one condition, "cyclic", of <paramref name="slots"/> slots.</summary>
     private static StudyConfig OneCondition(int slots) =>
