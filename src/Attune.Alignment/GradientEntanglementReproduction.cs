@@ -212,8 +212,8 @@ public sealed class GradientEntanglementReproduction : IReproduction
                 string.Join("; ", mitigated.Select(r => $"k = {r.K}: chosen {F(r.InitialChosen)} -> {F(r.FinalChosen)}, rejected {F(r.InitialRejected)} -> {F(r.FinalRejected)}")) + ".");
 
             report.Heading("Verdicts");
-            report.Table(["paper's claim", "reproduced", "evidence"], [.. result.Claims.Select(c => (IReadOnlyList<string>)[c.Text, c.Reproduced ? "yes" : "**no**", c.Evidence])]);
-            var failed = result.Claims.Where(c => !c.Reproduced).ToList();
+            report.Table(["paper's claim", "verdict", "evidence"], [.. result.Claims.Select(c => (IReadOnlyList<string>)[c.Text, c.Reproduced ? "reproduced" : $"**{Claim.Words(c.Verdict)}**", c.Evidence])]);
+            var failed = result.Claims.Where(c => c.Verdict == Verdict.NotReproduced).ToList();
             report.Paragraph(failed.Count == 0 ? "Every claim reproduced at this scale."
                 : $"Not reproduced here: {string.Join(" ", failed.Select(c => $"\"{c.Text}\""))} See the evidence column; this is a 2-layer model on a toy language.");
             report.Paragraph("Reading the numbers: in these pairs chosen and rejected are symmetric (same lengths, words equally likely after SFT), so at the start |g_w| ~ |g_l| and DPO's first-order rule (<g_w,g_l> < |g_w|^2) predicts that the chosen log-prob rises even at cosine 0.95. " +

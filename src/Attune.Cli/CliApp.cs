@@ -64,7 +64,10 @@ public sealed class CliApp
 
     /// <summary>Every reproduction the modules register, by name.</summary>
     public IReadOnlyList<IReproduction> Reproductions =>
-        [.. Modules.SelectMany(m => m.Reproductions).OrderBy(r => r.Name, StringComparer.Ordinal)];
+        [.. Modules.SelectMany(m => m.Reproductions).Concat(AddedReproductions).OrderBy(r => r.Name, StringComparer.Ordinal)];
+
+    /// <summary>Reproductions added beside the modules' (tests add ones that fail on purpose).</summary>
+    internal List<IReproduction> AddedReproductions { get; } = [];
 
     internal string? Environment(string name) => _environment(name);
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Attune.Core.Errors;
 using Attune.Core.IO;
 using Microsoft.Extensions.AI;
@@ -30,6 +31,13 @@ public sealed record ExchangeRecord
     public JsonElement? Request { get; init; }
 
     public required ExchangeResponse Response { get; init; }
+
+    /// <summary>
+    /// True when the answer came from a scripted stand-in (a program playing the model, see
+    /// <see cref="StandIn"/>), not a language model. Absent in logs of real models.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Scripted { get; init; }
 }
 
 /// <summary>The answer part of an <see cref="ExchangeRecord"/>.</summary>

@@ -176,11 +176,21 @@ public sealed class SurveyMisalignmentReproduction(string? dataPath) : IReproduc
             $"share rejected {string.Join(", ", shares.Select(F))} for groups with true misaligned share {string.Join(", ", trueShares.Select(F))}"));
 
         if (!string.IsNullOrWhiteSpace(dataPath))
+        {
             RealData(report, result, dataPath, permutations, context);
+        }
         else
+        {
             report.Heading("Real data").Paragraph($"Not run: set {DataVariable} to an OpinionQA-layout folder (info.csv, *_data.json) that also holds the LLM answers as llm.jsonl or llm.csv.");
+            result.Claims.Add(Claim.NotMeasured(RealDataClaim,
+                $"no LLM-simulated answers were given (set {DataVariable} to a folder with the human answers and llm.jsonl or llm.csv)."));
+        }
         return result;
     }
+
+    /// <summary>The paper's finding about real models; its criterion (fixed before any run): the share of
+    /// question x group tests rejected after the multiple-testing correction at alpha exceeds alpha.</summary>
+    internal const string RealDataClaim = "LLM-simulated answers are misaligned with human sub-populations: more question x group tests reject than the level alpha allows (the paper's finding on real models).";
 
     private static void RealData(Report report, ReproductionResult result, string folder, int permutations, ReproductionContext context)
     {
@@ -197,6 +207,8 @@ public sealed class SurveyMisalignmentReproduction(string? dataPath) : IReproduc
         result.Metrics["real.tests"] = tables.Count;
         result.Metrics["real.share_rejected"] = run.Overall.ShareRejected;
         foreach (var s in run.Summary) result.Metrics[$"real.share_rejected.{s.Group}"] = s.ShareRejected;
+        result.Claims.Add(new Claim(RealDataClaim, run.Overall.ShareRejected > Alpha,
+            $"{F(run.Overall.ShareRejected)} of {tables.Count} tests rejected after the multiple-testing correction at alpha = {F(Alpha)} (answers from `{llmFile}`)."));
     }
 
     /// <summary>Draws the population; <paramref name="share"/>(g) is the misaligned share of group g.</summary>

@@ -143,8 +143,42 @@ public sealed class AgentCommandTests
         Assert.Contains("REPLAY", report, StringComparison.Ordinal);
         Assert.Contains("scripted stand-in", report, StringComparison.Ordinal);
         var metrics = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(reportDir, "metrics.json")))!;
-        Assert.Equal(1, metrics.ToJsonString().Contains("\"replay\":1", StringComparison.Ordinal) ? 1 : 0);
-        Assert.All(run["claims"]!.AsArray(), c => Assert.Contains("REPLAY", c!["claim"]!.GetValue<string>(), StringComparison.Ordinal));
+        Assert.Equal(1, metrics["scripted"]!.GetValue<int>());
+
+        // Evidence from a scripted stand-in measures nothing about a model: every claim is "not measured".
+        Assert.Equal(3, run["claims"]!.AsArray().Count);
+        Assert.All(run["claims"]!.AsArray(), c => Assert.Equal("not measured", c!["verdict"]!.GetValue<string>()));
+        Assert.Equal(3, run["verdicts"]!["not_measured"]!.GetValue<int>());
+        Assert.Contains("**Claims:** 0 reproduced, 0 not reproduced, 3 not measured", report, StringComparison.Ordinal);
+        Assert.True(report.IndexOf("This run is a REPLAY", StringComparison.Ordinal) < report.IndexOf("## Claims", StringComparison.Ordinal));
+
+        // The log it replayed ships inside the assembly (no checkout needed) and is kept beside the report.
+        Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(Paths.Repo, AgentDistillReproduction.ReplayRelativePath)),
+            await File.ReadAllBytesAsync(Path.Combine(reportDir, "replay.jsonl")));
+    }
+
+    [Fact]
+    public async Task A_replay_of_a_real_models_log_is_measured()
+    {
+        // The same exchanges with the stand-in's mark removed read as a model's: the claims get verdicts.
+        var dir = Paths.TempDir();
+        var log = Path.Combine(dir, "model.jsonl");
+        var lines = (await File.ReadAllLinesAsync(Path.Combine(Paths.Repo, AgentDistillReproduction.ReplayRelativePath)))
+            .Where(l => l.Length > 0).Select(l => { var o = JsonNode.Parse(l)!.AsObject(); o.Remove("scripted"); return o.ToJsonString(); });
+        await File.WriteAllLinesAsync(log, lines);
+        var previous = Environment.GetEnvironmentVariable(AgentDistillReproduction.ReplayVariable);
+        Environment.SetEnvironmentVariable(AgentDistillReproduction.ReplayVariable, log);
+        try
+        {
+            var (code, stdout, stderr) = await Run("repro", "run", "agentdistill", "--quick", "--out", Path.Combine(dir, "runs"), "--json");
+            Assert.True(code == 0, stderr);
+            var run = JsonNode.Parse(stdout)!;
+            Assert.Equal(["reproduced", "reproduced", "reproduced"], run["claims"]!.AsArray().Select(c => c!["verdict"]!.GetValue<string>()));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(AgentDistillReproduction.ReplayVariable, previous);
+        }
     }
 
     private static void CopyDirectory(string from, string to)

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Attune.Agents.Agent;
+using Attune.Llm;
 using Attune.Agents.Distill;
 using Attune.Agents.Game24;
 using Microsoft.Extensions.AI;
@@ -148,7 +149,9 @@ internal sealed partial class ScriptedAgentModel : IChatClient
     IAsyncEnumerable<ChatResponseUpdate> IChatClient.GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken) =>
         throw new NotSupportedException("the scripted model does not stream");
 
-    public object? GetService(Type serviceType, object? serviceKey = null) => null;
+    /// <summary>Reports itself as a scripted stand-in (<see cref="StandIn.ProviderName"/>), so that recordings of it say so.</summary>
+    public object? GetService(Type serviceType, object? serviceKey = null) =>
+        serviceKey is null && serviceType == typeof(ChatClientMetadata) ? new ChatClientMetadata(StandIn.ProviderName, defaultModelId: "scripted-agentdistill (not a language model)") : null;
 
     public void Dispose()
     {

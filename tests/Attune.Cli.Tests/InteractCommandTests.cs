@@ -125,6 +125,6 @@ public class InteractCommandTests
         var (code, stdout, stderr) = await CliHarness.Run("repro", "run", "interaction-satiation", "--quick", "--json", "--out", dir.Path);
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
-        Assert.All(doc.RootElement.GetProperty("claims").EnumerateArray(), c => Assert.True(c.GetProperty("reproduced").GetBoolean()));
+        Assert.All(doc.RootElement.GetProperty("claims").EnumerateArray(), c => Assert.Equal("reproduced", c.GetProperty("verdict").GetString()));
     }
 }

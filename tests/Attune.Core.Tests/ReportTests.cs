@@ -18,7 +18,7 @@ public class ReportTests
         report.BarPlot("bars", "Bars", "k", "v", ["a", "b"], [1, 2]);
         report.Histogram("hist", "Hist", "p", [0.1, 0.2, 0.9], 10, 0, 1);
         report.HeatMap("heat", "Heat", new double[,] { { 1, 2 }, { 3, 4 } }, ["r0", "r1"], ["c0", "c1"]);
-        report.SetPreamble("Preamble line.");
+        report.AddPreamble("Preamble line.");
         report.Save();
 
         var md = File.ReadAllText(Path.Combine(report.Directory, "report.md"));
@@ -72,13 +72,53 @@ public class ReportTests
         Assert.Matches(@"^\d{8}T\d{6}Z-fake$", Path.GetFileName(run.ReportDir));
         var md = File.ReadAllText(Path.Combine(run.ReportDir, "report.md"));
         Assert.True(md.IndexOf("## Claims", StringComparison.Ordinal) < md.IndexOf("## Body", StringComparison.Ordinal));
-        Assert.Contains("| It holds. | yes | measured 1 |", md, StringComparison.Ordinal);
-        Assert.Contains("| It fails. | **no** | measured 0 |", md, StringComparison.Ordinal);
+        Assert.Contains("| It holds. | reproduced | measured 1 |", md, StringComparison.Ordinal);
+        Assert.Contains("| It fails. | **not reproduced** | measured 0 |", md, StringComparison.Ordinal);
+        Assert.Contains("| It needs a model. | **not measured** | no model |", md, StringComparison.Ordinal);
+        Assert.Contains("**Claims:** 1 reproduced, 1 not reproduced, 1 not measured (of 3)", md, StringComparison.Ordinal);
+        Assert.Contains("*Not measured*:", md, StringComparison.Ordinal);
         Assert.Contains("**seed:** 5", md, StringComparison.Ordinal);
+        Assert.Equal(new VerdictCounts(1, 1, 1), run.Verdicts);
         using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(run.ReportDir, "metrics.json")));
         Assert.Equal(5, metrics.RootElement.GetProperty("seed").GetInt32());
         Assert.Equal(1.5, metrics.RootElement.GetProperty("x").GetDouble());
-        Assert.False(metrics.RootElement.GetProperty("claims")[1].GetProperty("reproduced").GetBoolean());
+        var claims = metrics.RootElement.GetProperty("claims");
+        Assert.Equal(["reproduced", "not reproduced", "not measured"], claims.EnumerateArray().Select(c => c.GetProperty("verdict").GetString()));
+        Assert.False(claims[0].TryGetProperty("reproduced", out _)); // one verdict field, no boolean that reads "false" for "not measured"
+        Assert.Equal(1, metrics.RootElement.GetProperty("verdicts").GetProperty("not_measured").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_reproductions_own_preamble_is_kept_above_the_runners()
+    {
+        using var dir = new TempDir();
+        var run = await ReproductionRunner.RunAsync(new FakeReproduction { Banner = "> **This run is a REPLAY.**" }, quick: true, seed: 5, dir.Path, TextWriter.Null, default);
+        var md = File.ReadAllText(Path.Combine(run.ReportDir, "report.md"));
+        var banner = md.IndexOf("This run is a REPLAY", StringComparison.Ordinal);
+        Assert.True(banner > 0, md);
+        Assert.True(banner < md.IndexOf("**Paper:**", StringComparison.Ordinal), md);
+        Assert.True(md.IndexOf("## Claims", StringComparison.Ordinal) < md.IndexOf("## Body", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Preamble_blocks_append_in_order()
+    {
+        using var dir = new TempDir();
+        var report = new Report(dir.Path, "t").AddPreamble("first").AddPreamble("  ").AddPreamble("second\n\n\n");
+        Assert.Equal("# t\n\nfirst\n\nsecond\n\n", report.ToString());
+    }
+
+    [Fact]
+    public void Verdicts_serialise_as_words_and_read_back()
+    {
+        var claims = new[] { new Claim("a", true, "e"), new Claim("b", false, "e"), Claim.NotMeasured("c", "why") };
+        var json = JsonSerializer.Serialize(claims);
+        Assert.Contains("\"verdict\":\"not measured\"", json, StringComparison.Ordinal);
+        Assert.Contains("\"verdict\":\"not reproduced\"", json, StringComparison.Ordinal);
+        var back = JsonSerializer.Deserialize<Claim[]>(json)!;
+        Assert.Equal(claims, back);
+        Assert.Equal("2 reproduced, 1 not reproduced, 1 not measured", (VerdictCounts.Of(claims) + VerdictCounts.Of(claims.Take(1))).ToString());
+        Assert.False(back[2].Reproduced);
     }
 
     [Fact]
@@ -112,6 +152,8 @@ public class ReportTests
 
     private sealed class FakeReproduction : IReproduction
     {
+        public string? Banner { get; init; }
+
         public string Name => "fake";
 
         public string Paper => "Nobody (2026)";
@@ -120,10 +162,16 @@ public class ReportTests
 
         public Task<ReproductionResult> RunAsync(ReproductionContext context, CancellationToken cancellationToken)
         {
+            if (Banner is not null)
+            {
+                context.Report.AddPreamble(Banner);
+            }
+
             context.Report.Heading("Body").Paragraph("text");
             var result = new ReproductionResult();
             result.Claims.Add(new Claim("It holds.", true, "measured 1"));
             result.Claims.Add(new Claim("It fails.", false, "measured 0"));
+            result.Claims.Add(Claim.NotMeasured("It needs a model.", "no model"));
             result.Metrics["x"] = 1.5;
             return Task.FromResult(result);
         }

@@ -33,13 +33,54 @@ public class RecordReplayTests
         Assert.False(record.GetProperty("streaming").GetBoolean());
         Assert.Equal("Capital of France?", record.GetProperty("request").GetProperty("messages")[1].GetProperty("contents")[0].GetProperty("text").GetString());
         Assert.Equal(5, record.GetProperty("request").GetProperty("options").GetProperty("maxOutputTokens").GetInt32());
+        Assert.False(record.TryGetProperty("scripted", out _)); // a served model is not a stand-in
 
         // The server is gone: replay answers alone, with model and usage.
         using var replay = LlmEndpoints.Create("replay:" + log);
+        Assert.False(StandIn.IsScripted(replay));
         var again = await replay.GetResponseAsync(Ask("Capital of France?"), new ChatOptions { Temperature = 0, MaxOutputTokens = 5 });
         Assert.Equal("Paris", again.Text);
         Assert.Equal("served-model", again.ModelId);
         Assert.Equal(9, again.Usage?.TotalTokenCount);
+    }
+
+    [Fact]
+    public async Task A_scripted_stand_ins_records_say_so_and_its_replays_keep_saying_so()
+    {
+        using var dir = new TempDir();
+        var log = dir.File("scripted.jsonl");
+        using (var recording = new DeclaredStandIn(new ScriptedChatClient("Paris")).AsBuilder().UseRecording(log).Build())
+        {
+            Assert.True(StandIn.IsScripted(recording));
+            Assert.Equal("Paris", (await recording.GetResponseAsync(Ask("Capital of France?"))).Text);
+        }
+
+        using (var doc = JsonDocument.Parse(Assert.Single(File.ReadAllLines(log))))
+        {
+            Assert.True(doc.RootElement.GetProperty("scripted").GetBoolean());
+        }
+
+        // Replaying the log, and recording that replay again, still tells a stand-in from a model.
+        var again = dir.File("again.jsonl");
+        using (var replay = LlmEndpoints.Create("replay:" + log))
+        {
+            Assert.True(StandIn.IsScripted(replay));
+            using var rerecord = replay.AsBuilder().UseRecording(again).Build();
+            Assert.Equal("Paris", (await rerecord.GetResponseAsync(Ask("Capital of France?"))).Text);
+        }
+
+        using var second = JsonDocument.Parse(Assert.Single(File.ReadAllLines(again)));
+        Assert.True(second.RootElement.GetProperty("scripted").GetBoolean());
+
+        // An undeclared scripted client is not recognised: the mark is the stand-in's own declaration.
+        Assert.False(StandIn.IsScripted(new ScriptedChatClient("x")));
+    }
+
+    /// <summary>Declares its inner client a scripted stand-in, as ScriptedAgentModel and ReferenceChatClient do.</summary>
+    private sealed class DeclaredStandIn(IChatClient inner) : DelegatingChatClient(inner)
+    {
+        public override object? GetService(Type serviceType, object? serviceKey = null) =>
+            serviceKey is null && serviceType == typeof(ChatClientMetadata) ? new ChatClientMetadata(StandIn.ProviderName) : base.GetService(serviceType, serviceKey);
     }
 
     [Fact]

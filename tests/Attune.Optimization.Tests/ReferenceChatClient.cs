@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Attune.Llm;
 using Microsoft.Extensions.AI;
 
 namespace Attune.Optimization.Tests;
@@ -42,7 +43,10 @@ internal sealed partial class ReferenceChatClient(Func<string, string> answer) :
     public IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
         throw new NotSupportedException();
 
-    public object? GetService(Type serviceType, object? serviceKey = null) => serviceType.IsInstanceOfType(this) ? this : null;
+    /// <summary>Reports itself as a scripted stand-in (<see cref="StandIn.ProviderName"/>), so that recordings of it say so.</summary>
+    public object? GetService(Type serviceType, object? serviceKey = null) =>
+        serviceKey is null && serviceType == typeof(ChatClientMetadata) ? new ChatClientMetadata(StandIn.ProviderName, defaultModelId: "reference-map-stand-in")
+        : serviceType.IsInstanceOfType(this) ? this : null;
 
     public void Dispose()
     {

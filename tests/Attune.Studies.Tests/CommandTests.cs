@@ -92,7 +92,7 @@ public class CommandTests
         Assert.True(code == 0, err);
         var run = JsonDocument.Parse(output).RootElement;
         Assert.True(run.GetProperty("seconds").GetDouble() < 60);
-        Assert.All(run.GetProperty("claims").EnumerateArray(), c => Assert.True(c.GetProperty("reproduced").GetBoolean(), c.GetProperty("evidence").GetString()));
+        Assert.All(run.GetProperty("claims").EnumerateArray(), c => Assert.True(c.GetProperty("verdict").GetString() == "reproduced", c.GetProperty("evidence").GetString()));
         Assert.True(File.Exists(Path.Combine(run.GetProperty("report_dir").GetString()!, "report.md")));
         Directory.Delete(dir, recursive: true);
     }

@@ -21,8 +21,11 @@ public class ReproductionTests
         var report = new Report(Path.Combine(dir.Path, "run"), "survey-misalignment");
         var result = await new SurveyMisalignmentReproduction(data).RunAsync(
             new ReproductionContext { Quick = true, Seed = 20261127, Report = report }, CancellationToken.None);
-        Assert.Equal(4, result.Claims.Count);
+        Assert.Equal(5, result.Claims.Count);
         Assert.All(result.Claims, c => Assert.True(c.Reproduced, c.Text + ": " + c.Evidence));
+        // With real answers the claim about models is measured: 1 of the 3 tests rejects (share 1/3 > alpha).
+        Assert.Equal(SurveyMisalignmentReproduction.RealDataClaim, result.Claims[4].Text);
+        Assert.Contains("0.333 of 3 tests rejected", result.Claims[4].Evidence, StringComparison.Ordinal);
         Assert.Equal(3, result.Metrics["real.tests"]);
         Assert.Equal(0.5, result.Metrics["real.share_rejected.RACE=Black"]); // Q_A is far off, Q_B matches
         Assert.Equal(0, result.Metrics["real.share_rejected.RACE=White"]);

@@ -62,7 +62,7 @@ public static class Game24Data
         return tasks;
     }
 
-    /// <summary>The data file: <paramref name="explicitPath"/>, else the data cache, else <c>ATTUNE_DATA_MIRROR</c>, else <c>../shared/data</c>; null when none exists.</summary>
+    /// <summary>The data file: <paramref name="explicitPath"/>, else the data cache (<c>attune data pull gameof24</c>); null when it is not there.</summary>
     public static string? Find(string? explicitPath = null)
     {
         if (explicitPath is not null)
@@ -70,16 +70,8 @@ public static class Game24Data
             return File.Exists(explicitPath) ? explicitPath : throw new AttuneInputException("Game-of-24 data file not found", explicitPath);
         }
 
-        var settings = Attune.Core.Data.DataSettings.FromEnvironment();
-        foreach (var root in new[] { settings.CacheRoot, settings.Mirror, Path.Combine("..", "shared", "data") })
-        {
-            if (root is { Length: > 0 } && !root.StartsWith("http", StringComparison.Ordinal) && File.Exists(Path.Combine(root, "gameof24", "data.json")))
-            {
-                return Path.Combine(root, "gameof24", "data.json");
-            }
-        }
-
-        return null;
+        var cached = Path.Combine(Attune.Core.Data.DataSettings.FromEnvironment().CacheRoot, "gameof24", "data.json");
+        return File.Exists(cached) ? cached : null;
     }
 }
 

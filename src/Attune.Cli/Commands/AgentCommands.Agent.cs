@@ -161,7 +161,7 @@ public sealed partial class AgentCommands
     {
         var name = new Argument<string>("benchmark") { Description = "The benchmark: game24." };
         var box = new Option<string?>("--box") { Description = "The MCP box folder (omit: only the student without tools)." };
-        var data = new Option<string?>("--data") { Description = "Game-of-24 data.json (default: the data cache, ATTUNE_DATA_MIRROR or ../shared/data; 'attune data pull gameof24')." };
+        var data = new Option<string?>("--data") { Description = "Game-of-24 data.json (default: the data cache; 'attune data pull gameof24' puts it there)." };
         var count = new Option<int>("--count") { Description = "How many puzzles (a seeded sample).", DefaultValueFactory = _ => 20 };
         var steps = new Option<int>("--max-steps") { Description = "Model turns per puzzle.", DefaultValueFactory = _ => 6 };
         var topK = new Option<int>("--top-k") { Description = "Offer only the k tools most similar to the task when the box has more.", DefaultValueFactory = _ => 5 };

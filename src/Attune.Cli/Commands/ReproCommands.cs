@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json.Serialization;
 using Attune.Core.Reproductions;
 
 namespace Attune.Cli.Commands;
@@ -33,7 +34,7 @@ public sealed class ReproCommands : ICommandModule
         });
         repro.Subcommands.Add(list);
 
-        var name = new Argument<string>("name") { Description = "A reproduction's name (see 'attune repro list'), or 'all'." };
+        var name = new Argument<string>("name") { Description = "A reproduction's name (see 'attune repro list'), several joined by commas, or 'all'." };
         var quick = new Option<bool>("--quick") { Description = "Run at the small scale meant for a laptop and CI." };
         var output = new Option<string>("--out")
         {
@@ -45,10 +46,15 @@ public sealed class ReproCommands : ICommandModule
         {
             var all = ctx.App.Reproductions;
             var wanted = ctx.Get(name)!;
-            IReadOnlyList<IReproduction> selected = wanted == "all" ? all : [ReproductionRunner.Find(all, wanted)];
+            IReadOnlyList<IReproduction> selected = wanted == "all" ? all
+                : [.. wanted.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.Ordinal).Select(n => ReproductionRunner.Find(all, n))];
+            if (selected.Count == 0)
+            {
+                throw new Core.Errors.AttuneInputException("no reproduction named; see 'attune repro list'");
+            }
+
             var root = ctx.Get(output) ?? "runs";
-            var runs = new List<ReproductionRun>();
-            var failed = 0;
+            var outcomes = new List<ReproductionOutcome>();
             for (var i = 0; i < selected.Count; i++)
             {
                 var r = selected[i];
@@ -56,15 +62,14 @@ public sealed class ReproCommands : ICommandModule
                 try
                 {
                     var done = await ReproductionRunner.RunAsync(r, ctx.Get(quick), ctx.Seed, root, ctx.Err, ct);
-                    runs.Add(done);
-                    var ok = done.Claims.Count(c => c.Reproduced);
-                    ctx.Log($"[{i + 1}/{selected.Count}] {r.Name}: {ok} of {done.Claims.Count} claims reproduced in {done.Seconds.ToString("F1", CultureInfo.InvariantCulture)} s -> {done.ReportDir}");
+                    outcomes.Add(ReproductionOutcome.Completed(done));
+                    ctx.Log($"[{i + 1}/{selected.Count}] {r.Name}: {done.Verdicts} in {done.Seconds.ToString("F1", CultureInfo.InvariantCulture)} s -> {done.ReportDir}");
                 }
                 catch (Exception ex) when (selected.Count > 1 && ex is not OperationCanceledException)
                 {
                     // With 'all', one broken reproduction must not hide the others' results.
-                    failed++;
-                    ctx.Log($"[{i + 1}/{selected.Count}] {r.Name}: FAILED: {ex.GetType().Name}: {ex.Message}");
+                    outcomes.Add(ReproductionOutcome.Failed(r, ex.Message));
+                    ctx.Log($"[{i + 1}/{selected.Count}] {r.Name}: FAILED: {ex.Message}");
                     if (ctx.Verbose)
                     {
                         ctx.Log(ex.ToString());
@@ -72,11 +77,14 @@ public sealed class ReproCommands : ICommandModule
                 }
             }
 
+            var runs = outcomes.Where(o => o.Run is not null).Select(o => o.Run!).ToList();
+            var failed = outcomes.Count(o => o.Run is null);
+            var totals = runs.Aggregate(new VerdictCounts(0, 0, 0), (sum, run) => sum + run.Verdicts);
             if (ctx.Json)
             {
-                if (wanted == "all")
+                if (selected.Count > 1)
                 {
-                    ctx.WriteJson(runs);
+                    ctx.WriteJson(new ReproductionSummary(totals, runs.Count, failed, outcomes));
                 }
                 else
                 {
@@ -85,16 +93,27 @@ public sealed class ReproCommands : ICommandModule
             }
             else
             {
-                foreach (var done in runs)
+                foreach (var o in outcomes)
                 {
+                    if (o.Run is not { } done)
+                    {
+                        ctx.Out.WriteLine($"{o.Name}: FAILED: {o.Error}");
+                        continue;
+                    }
+
                     ctx.Out.WriteLine($"{done.Name}: {done.Paper}");
                     foreach (var c in done.Claims)
                     {
-                        ctx.Out.WriteLine($"  [{(c.Reproduced ? "reproduced" : "NOT reproduced")}] {c.Text}");
+                        ctx.Out.WriteLine($"  [{Claim.Words(c.Verdict)}] {c.Text}");
                         ctx.Out.WriteLine($"      {c.Evidence}");
                     }
 
-                    ctx.Out.WriteLine($"  report: {Path.Combine(done.ReportDir, "report.md")}");
+                    ctx.Out.WriteLine($"  {done.Verdicts}; report: {Path.Combine(done.ReportDir, "report.md")}");
+                }
+
+                if (selected.Count > 1)
+                {
+                    ctx.Out.WriteLine($"claims: {totals}; reproductions: {runs.Count} completed, {failed} failed");
                 }
             }
 
@@ -103,3 +122,22 @@ public sealed class ReproCommands : ICommandModule
         repro.Subcommands.Add(run);
     }
 }
+
+/// <summary>One reproduction of <c>repro run all</c>: its run, or why it failed.</summary>
+public sealed record ReproductionOutcome(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("status")] string Status,
+    [property: JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error,
+    [property: JsonPropertyName("run"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ReproductionRun? Run)
+{
+    public static ReproductionOutcome Completed(ReproductionRun run) => new(run.Name, "completed", null, run);
+
+    public static ReproductionOutcome Failed(IReproduction r, string error) => new(r.Name, "failed", error, null);
+}
+
+/// <summary>The document <c>repro run all --json</c> writes: totals, then every reproduction with its status.</summary>
+public sealed record ReproductionSummary(
+    [property: JsonPropertyName("verdicts")] VerdictCounts Verdicts,
+    [property: JsonPropertyName("completed")] int Completed,
+    [property: JsonPropertyName("failed")] int Failed,
+    [property: JsonPropertyName("reproductions")] IReadOnlyList<ReproductionOutcome> Reproductions);

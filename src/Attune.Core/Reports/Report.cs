@@ -38,10 +38,18 @@ public sealed class Report
     /// <summary>Every metric recorded so far (written to metrics.json).</summary>
     public IReadOnlyDictionary<string, object?> Metrics => _metrics;
 
-    /// <summary>Markdown placed right under the title, before every section (e.g. a summary of claims).</summary>
-    public Report SetPreamble(string markdown)
+    /// <summary>
+    /// Adds markdown under the title, before every section (a banner, a summary of claims). Blocks
+    /// appear in the order they were added; none replaces another.
+    /// </summary>
+    public Report AddPreamble(string markdown)
     {
-        _preamble = markdown.TrimEnd() + "\n\n";
+        ArgumentNullException.ThrowIfNull(markdown);
+        if (markdown.Trim().Length > 0)
+        {
+            _preamble += markdown.TrimEnd() + "\n\n";
+        }
+
         return this;
     }
 

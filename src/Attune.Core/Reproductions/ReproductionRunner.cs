@@ -11,6 +11,7 @@ namespace Attune.Core.Reproductions;
 public sealed record ReproductionRun(
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("paper")] string Paper,
+    [property: JsonPropertyName("verdicts")] VerdictCounts Verdicts,
     [property: JsonPropertyName("claims")] IReadOnlyList<Claim> Claims,
     [property: JsonPropertyName("metrics")] IReadOnlyDictionary<string, double> Metrics,
     [property: JsonPropertyName("report_dir")] string ReportDir,
@@ -59,9 +60,12 @@ public static class ReproductionRunner
         report.Metric("quick", quick);
         report.Metric("seconds", Math.Round(clock.Elapsed.TotalSeconds, 3));
         report.Metric("claims", result.Claims);
-        report.SetPreamble(Preamble(reproduction, result, quick, seed, started, clock.Elapsed));
+        report.Metric("verdicts", VerdictCounts.Of(result.Claims));
+
+        // After whatever the reproduction itself put there (a REPLAY banner, the data it used).
+        report.AddPreamble(Preamble(reproduction, result, quick, seed, started, clock.Elapsed));
         report.Save();
-        return new ReproductionRun(reproduction.Name, reproduction.Paper, result.Claims, result.Metrics,
+        return new ReproductionRun(reproduction.Name, reproduction.Paper, VerdictCounts.Of(result.Claims), result.Claims, result.Metrics,
             report.Directory, seed, quick, Math.Round(clock.Elapsed.TotalSeconds, 3));
     }
 
@@ -71,17 +75,24 @@ public static class ReproductionRunner
         sb.AppendLine(CultureInfo.InvariantCulture, $"- **Paper:** {r.Paper}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"- **What:** {r.Summary}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"- **Scale:** {(quick ? "quick" : "full")}; **seed:** {seed}; **started:** {started:yyyy-MM-dd HH:mm:ss} UTC; **took:** {took.TotalSeconds:F1} s");
-        var reproduced = result.Claims.Count(c => c.Reproduced);
-        sb.AppendLine(CultureInfo.InvariantCulture, $"- **Claims reproduced:** {reproduced} of {result.Claims.Count}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"- **Claims:** {VerdictCounts.Of(result.Claims)} (of {result.Claims.Count})");
         sb.AppendLine();
         sb.AppendLine("## Claims");
         sb.AppendLine();
-        sb.AppendLine("| claim | reproduced | evidence |");
+        sb.AppendLine("| claim | verdict | evidence |");
         sb.AppendLine("|---|---|---|");
         foreach (var c in result.Claims)
         {
             static string Cell(string s) => s.Replace("|", "\\|", StringComparison.Ordinal).Replace('\n', ' ');
-            sb.AppendLine(CultureInfo.InvariantCulture, $"| {Cell(c.Text)} | {(c.Reproduced ? "yes" : "**no**")} | {Cell(c.Evidence)} |");
+            var verdict = c.Verdict == Verdict.Reproduced ? "reproduced" : $"**{Claim.Words(c.Verdict)}**";
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {Cell(c.Text)} | {verdict} | {Cell(c.Evidence)} |");
+        }
+
+        if (result.Claims.Any(c => c.Verdict == Verdict.NotMeasured))
+        {
+            sb.AppendLine();
+            sb.AppendLine("*Not measured*: the evidence came from a scripted stand-in, or the run lacked the model or data the claim needs; " +
+                "such a claim is neither supported nor refuted by this run.");
         }
 
         return sb.ToString();

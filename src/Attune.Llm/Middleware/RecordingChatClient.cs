@@ -64,6 +64,7 @@ public sealed class RecordingChatClient : DelegatingChatClient
             LatencyMs = Math.Round(latency.TotalMilliseconds, 3),
             Request = request.RootElement.Clone(),
             Response = ExchangeResponse.From(response),
+            Scripted = StandIn.IsScripted(this),
         };
         ExchangeLog.Append(LogPath, record);
     }

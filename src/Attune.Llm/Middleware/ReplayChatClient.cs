@@ -31,8 +31,20 @@ public sealed class ReplayChatClient : DelegatingChatClient
             // Fail now, at the line, rather than at the call that would need it.
             _ = record.Response.ToChatResponse(path, line);
             list.Add((line, record));
+            Scripted |= record.Scripted;
         }
     }
+
+    /// <summary>Whether the log was recorded from a scripted stand-in rather than a language model.</summary>
+    public bool Scripted { get; }
+
+    /// <inheritdoc/>
+    /// <remarks>A log recorded from a scripted stand-in reports the stand-in's provider name, so that
+    /// <see cref="StandIn.IsScripted"/> (and a recording of this replay) still knows it.</remarks>
+    public override object? GetService(Type serviceType, object? serviceKey = null) =>
+        Scripted && serviceKey is null && serviceType == typeof(ChatClientMetadata)
+            ? new ChatClientMetadata(StandIn.ProviderName)
+            : base.GetService(serviceType, serviceKey);
 
     public string LogPath { get; }
 
