@@ -24,6 +24,10 @@ internal static class Paths
         }
     }
 
+    /// <summary>The Game-of-24 data file; fails the test (with what to do) when it is not on this machine.</summary>
+    public static string RequireGame24Data() =>
+        Game24Data ?? throw new InvalidOperationException("the Game-of-24 data is not at ../shared/data/gameof24/data.json beside the repository (or under ATTUNE_DATA_MIRROR)");
+
     /// <summary>The built attune.dll beside the tests.</summary>
     public static string AttuneDll => Path.Combine(AppContext.BaseDirectory, "attune.dll");
 
@@ -43,5 +47,20 @@ internal static class Paths
         }
 
         return dir?.FullName ?? throw new InvalidOperationException("repository root (Attune.slnx) not found above " + AppContext.BaseDirectory);
+    }
+}
+
+/// <summary>
+/// A fact that needs the Game-of-24 data: skipped with a reason when it is not on this machine,
+/// never skipped in CI (<c>CI=true</c>), where its absence fails the run.
+/// </summary>
+internal sealed class Game24DataFactAttribute : FactAttribute
+{
+    public Game24DataFactAttribute()
+    {
+        if (Paths.Game24Data is null && !string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
+        {
+            Skip = "needs the Game-of-24 data at ../shared/data/gameof24/data.json beside the repository (or ATTUNE_DATA_MIRROR)";
+        }
     }
 }

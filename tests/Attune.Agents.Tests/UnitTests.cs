@@ -44,13 +44,10 @@ public sealed class GraderTests
         Assert.All(Game24Data.Generate(10, 3), t => Assert.NotNull(Game24Solver.Solve(t.Numbers!)));
     }
 
-    [Fact]
-    public void Reads_the_OctoTools_data_when_present()
+    [Game24DataFact]
+    public void Reads_the_OctoTools_data()
     {
-        if (Paths.Game24Data is not { } path)
-        {
-            return; // the data set is not on this machine (attune data pull gameof24)
-        }
+        var path = Paths.RequireGame24Data();
 
         var tasks = Game24Data.Load(path);
         Assert.Equal(300, tasks.Count);

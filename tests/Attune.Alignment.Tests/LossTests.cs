@@ -53,8 +53,19 @@ public sealed class LossTests
     public void Dpo_with_label_smoothing() =>
         Check("dpo", new LossOptions { Beta = 0.5, LabelSmoothing = 0.2 }, i => (-0.8 * LogSigmoid(0.5 * H(i))) - (0.2 * LogSigmoid(-0.5 * H(i))));
 
+    /// <summary>IPO's target margin is 1/(2β): at β = 0.5 it is 1, so other β values check that β enters as 1/(2β).</summary>
+    [Theory]
+    [InlineData(0.1)]
+    [InlineData(0.5)]
+    [InlineData(2.0)]
+    public void Ipo(double beta) => Check("ipo", new LossOptions { Beta = beta }, i => Math.Pow(H(i) - (1.0 / (2 * beta)), 2));
+
     [Fact]
-    public void Ipo() => Check("ipo", new LossOptions { Beta = 0.5 }, i => Math.Pow(H(i) - 1.0, 2));
+    public void Ipo_value_by_hand()
+    {
+        // β = 0.1: target margin 5; pair 0 has h = 1.5, so (1.5 − 5)² = 12.25.
+        Assert.Equal(12.25, Losses("ipo", new LossOptions { Beta = 0.1 })[0], 1e-9);
+    }
 
     [Fact]
     public void Hinge() => Check("hinge", new LossOptions { Beta = 2 }, i => Math.Max(0, 1 - (2 * H(i))));

@@ -18,7 +18,24 @@ public class AnalysisTests
         Assert.NotNull(b.CyclicVsBlocked);
         Assert.True(b.CyclicVsBlocked!.Difference > 0);
         Assert.Equal(PreferenceDynamicsReproduction.Conditions.Count, a.Enjoyment.Count);
-        Assert.All(a.Enjoyment, e => Assert.InRange(e.MeanRating, e.Lower!.Value, e.Upper!.Value));
+
+        // Enjoyment is the mean over participants of each participant's mean rating, recomputed here
+        // from the rows; its 95% bootstrap interval resamples participants, so its half-width is close
+        // to the normal approximation 1.96 s / sqrt(n) (s with divisor n, as the bootstrap sees it).
+        foreach (var e in a.Enjoyment)
+        {
+            var means = stationary.Where(r => r.Condition == e.Condition && !r.Arm.StartsWith('_'))
+                .GroupBy(r => r.Participant).Select(g => g.Average(r => r.Rating)).ToArray();
+            Assert.Equal(means.Length, e.Participants);
+            var mean = means.Average();
+            Assert.Equal(mean, e.MeanRating, 9);
+            var sd = Math.Sqrt(means.Sum(m => (m - mean) * (m - mean)) / means.Length);
+            var normalHalf = 1.96 * sd / Math.Sqrt(means.Length);
+            Assert.True(sd > 0, "participants differ");
+            Assert.InRange((e.Upper!.Value - e.Lower!.Value) / 2, 0.7 * normalHalf, 1.3 * normalHalf);
+            Assert.InRange(e.Lower.Value, mean - 1.5 * normalHalf, mean - 0.5 * normalHalf);
+            Assert.InRange(e.Upper.Value, mean + 0.5 * normalHalf, mean + 1.5 * normalHalf);
+        }
     }
 
     [Fact]

@@ -9,24 +9,27 @@ using Npgsql;
 
 namespace Attune.Studies.Tests;
 
-/// <summary>Skips unless PostgreSQL answers at <see cref="TestEnvironment.PostgresConnectionString"/>.</summary>
+/// <summary>
+/// Skips unless PostgreSQL answers at <see cref="TestEnvironment.PostgresConnectionString"/>; in CI
+/// (<c>CI=true</c>) it never skips, so a missing server fails the run instead of hiding the tests.
+/// </summary>
 public sealed class PostgresFactAttribute : FactAttribute
 {
     public PostgresFactAttribute()
     {
-        if (!TestEnvironment.PostgresAvailable)
+        if (!TestEnvironment.PostgresAvailable && !TestEnvironment.InCi)
         {
             Skip = $"PostgreSQL not reachable at '{TestEnvironment.PostgresConnectionString}' (set ATTUNE_TEST_POSTGRES; .ci/run starts it)";
         }
     }
 }
 
-/// <summary>Skips unless Debian's Chromium is installed at /usr/bin/chromium.</summary>
+/// <summary>Skips unless Debian's Chromium is installed at /usr/bin/chromium; in CI (<c>CI=true</c>) it never skips.</summary>
 public sealed class ChromiumFactAttribute : FactAttribute
 {
     public ChromiumFactAttribute()
     {
-        if (!File.Exists(TestEnvironment.Chromium))
+        if (!File.Exists(TestEnvironment.Chromium) && !TestEnvironment.InCi)
         {
             Skip = $"Chromium not installed at {TestEnvironment.Chromium} (apt-get install chromium; .ci/run installs it)";
         }
@@ -36,6 +39,9 @@ public sealed class ChromiumFactAttribute : FactAttribute
 public static class TestEnvironment
 {
     public const string Chromium = "/usr/bin/chromium";
+
+    /// <summary>Whether this is a CI run (<c>CI=true</c>), where a missing service fails rather than skips.</summary>
+    public static bool InCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
     public static string PostgresConnectionString =>
         Environment.GetEnvironmentVariable("ATTUNE_TEST_POSTGRES") is { Length: > 0 } cs ? cs

@@ -32,11 +32,30 @@ public class PowerTests
         for (int i = 1; i < power.Length; i++) Assert.True(power[i] >= power[i - 1] - 0.05);
         Assert.NotNull(curve.RequiredNLlm);
         Assert.True(curve.Points.Single(p => p.NLlm == curve.RequiredNLlm).Power >= 0.8);
-        Assert.All(curve.Points, p => Assert.InRange(p.Power, p.PowerInterval[0], p.PowerInterval[1]));
+        // Each point's interval is the Wilson interval of its own hits over the 300 replicates (the
+        // formula is checked against the textbook value below), not an interval around any number.
+        Assert.All(curve.Points, p =>
+        {
+            var hits = (int)Math.Round(p.Power * 300);
+            Assert.Equal(p.Power, hits / 300.0, 12);
+            var (lo, hi) = PowerAnalysis.Wilson(hits, 300);
+            Assert.Equal(lo, p.PowerInterval[0], 12);
+            Assert.Equal(hi, p.PowerInterval[1], 12);
+            Assert.True(hi - lo < 0.12, $"the 95% interval over 300 replicates is narrow: [{lo}, {hi}]");
+        });
 
         // The asymptotic test gives nearly the same curve.
         var asym = PowerAnalysis.Simulate(new PowerOptions { TvDistance = 0.1, HumanSamples = 500, LlmSamples = [100], Replicates = 300, Seed = 2, Asymptotic = true });
         Assert.InRange(asym.Points[0].Power, curve.Points[1].Power - 0.1, curve.Points[1].Power + 0.1);
+    }
+
+    [Fact]
+    public void Wilson_interval_matches_newcombes_published_example()
+    {
+        // Newcombe (1998), Statistics in Medicine 17:857, Table I: 81 of 263, Wilson score interval 0.2553 to 0.3662.
+        var (lo, hi) = PowerAnalysis.Wilson(81, 263);
+        Assert.Equal(0.2553, lo, 4);
+        Assert.Equal(0.3662, hi, 4);
     }
 
     [Fact]
