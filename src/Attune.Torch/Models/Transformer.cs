@@ -45,8 +45,6 @@ public sealed class RotaryEmbedding
         _inverseFrequencies = InverseFrequencies(headDim, rope);
     }
 
-    public IReadOnlyList<float> InverseFrequenciesForTests => _inverseFrequencies;
-
     /// <summary>cos and sin of shape [B, 1, T, D] for positions [B, T].</summary>
     public (Tensor Cos, Tensor Sin) Tables(Tensor positions, Device device, ScalarType dtype)
     {
