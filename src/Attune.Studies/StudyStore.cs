@@ -14,6 +14,12 @@ public sealed record ExportRow(
     string Participant, string? ProlificPid, string? StudyId, string? SessionId, string? WorkerId, string? AssignmentId, string? HitId,
     string Condition, int Round, string Arm, string ItemId, int Rating, DateTimeOffset SubmittedAt);
 
+/// <summary>What a study database holds: participants, ratings and arm choices (0 where a table does not exist).</summary>
+public readonly record struct StoredCounts(long Participants, long Ratings, long Choices)
+{
+    public bool Empty => Participants == 0 && Ratings == 0 && Choices == 0;
+}
+
 /// <summary>Platform ids recorded at join (Prolific and MTurk URL parameters); nothing else personal is stored.</summary>
 public sealed record PlatformIds(string? ProlificPid, string? StudyId, string? SessionId, string? WorkerId = null, string? AssignmentId = null, string? HitId = null);
 
@@ -892,14 +898,149 @@ public sealed class StudyStore : IAsyncDisposable
         return rows;
     }
 
-    /// <summary>Deletes everything (tests and benchmarks on a shared PostgreSQL database).</summary>
-    public async Task ResetAsync(CancellationToken ct = default) =>
+    /// <summary>Deletes everything (tests only, on a database of their own or the shared test database).</summary>
+    internal async Task ResetAsync(CancellationToken ct = default) =>
         await EnqueueAsync(async (conn, tx) =>
         {
             await ExecAsync(conn, "DELETE FROM ratings; DELETE FROM choices; DELETE FROM participants;", ct, tx);
             _conditionCounts = null;
             return 0;
         }, ct);
+
+    /// <summary>
+    /// Deletes the participants whose platform <c>study_id</c> is <paramref name="studyId"/>, with
+    /// their ratings and choices: what one benchmark run stored under its own tag, and nothing else.
+    /// Returns the participants deleted.
+    /// </summary>
+    internal async Task<int> DeleteStudyIdAsync(string studyId, CancellationToken ct = default) =>
+        await EnqueueAsync(async (conn, tx) =>
+        {
+            foreach (var table in (string[])["ratings", "choices"])
+            {
+                await using var rows = Command(conn, $"DELETE FROM {table} WHERE participant IN (SELECT id FROM participants WHERE study_id = @s)", tx);
+                Add(rows, "s", studyId);
+                await rows.ExecuteNonQueryAsync(ct);
+            }
+
+            await using var cmd = Command(conn, "DELETE FROM participants WHERE study_id = @s", tx);
+            Add(cmd, "s", studyId);
+            var deleted = await cmd.ExecuteNonQueryAsync(ct);
+            _conditionCounts = null;
+            return deleted;
+        }, ct);
+
+    /// <summary>The study's tables, in the order of <see cref="StoredCounts"/>.</summary>
+    private static readonly string[] StudyTables = ["participants", "ratings", "choices"];
+
+    /// <summary>
+    /// Counts what the database named by <paramref name="spec"/> holds, without changing it: no
+    /// file, table or column is created (unlike <see cref="OpenAsync(string, CancellationToken)"/>,
+    /// which creates and migrates the tables). A SQLite file that does not exist, and tables that do
+    /// not exist, count as empty.
+    /// </summary>
+    public static async Task<StoredCounts> CountStoredAsync(string spec, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec.StartsWith("sqlite:", StringComparison.Ordinal))
+        {
+            var path = spec["sqlite:".Length..];
+            if (!File.Exists(path))
+            {
+                return default;
+            }
+
+            // Only SELECTs run. The handle is read-write (never create) all the same: as the last
+            // connection to close, it lets SQLite remove the -wal and -shm files it opens beside a
+            // WAL database, which a read-only handle would leave behind.
+            var builder = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWrite, Pooling = false };
+            try
+            {
+                await using var conn = new SqliteConnection(builder.ToString());
+                await conn.OpenAsync(ct);
+                var present = new HashSet<string>(StringComparer.Ordinal);
+                await using (var cmd = Command(conn, "SELECT name FROM sqlite_master WHERE type = 'table'"))
+                await using (var r = await cmd.ExecuteReaderAsync(ct))
+                {
+                    while (await r.ReadAsync(ct))
+                    {
+                        present.Add(r.GetString(0));
+                    }
+                }
+
+                return await CountAsync(conn, [.. StudyTables.Select(present.Contains)], ct);
+            }
+            catch (SqliteException ex)
+            {
+                throw new AttuneInputException($"--db {spec}: cannot be read as a SQLite database ({ex.Message})");
+            }
+        }
+
+        if (spec.StartsWith("postgres:", StringComparison.Ordinal) || spec.StartsWith("postgresql:", StringComparison.Ordinal))
+        {
+            await using var conn = new NpgsqlConnection(PostgresConnectionString(spec[(spec.IndexOf(':', StringComparison.Ordinal) + 1)..]));
+            try
+            {
+                await conn.OpenAsync(ct);
+            }
+            catch (NpgsqlException ex)
+            {
+                throw new AttuneInputException($"--db {Describe(spec)}: cannot connect ({ex.Message})", ex);
+            }
+
+            var present = new bool[StudyTables.Length];
+            await using (var cmd = Command(conn, "SELECT to_regclass('participants') IS NOT NULL, to_regclass('ratings') IS NOT NULL, to_regclass('choices') IS NOT NULL"))
+            await using (var r = await cmd.ExecuteReaderAsync(ct))
+            {
+                await r.ReadAsync(ct);
+                for (var i = 0; i < present.Length; i++)
+                {
+                    present[i] = r.GetBoolean(i);
+                }
+            }
+
+            return await CountAsync(conn, present, ct);
+        }
+
+        throw new AttuneInputException($"--db '{spec}': expected sqlite:PATH or postgres:CONNECTION-STRING");
+
+        static async Task<StoredCounts> CountAsync(DbConnection conn, bool[] present, CancellationToken ct)
+        {
+            var counts = new long[present.Length];
+            for (var i = 0; i < present.Length; i++)
+            {
+                if (present[i])
+                {
+                    await using var cmd = Command(conn, $"SELECT COUNT(*) FROM {StudyTables[i]}");
+                    counts[i] = Convert.ToInt64(await cmd.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
+                }
+            }
+
+            return new StoredCounts(counts[0], counts[1], counts[2]);
+        }
+    }
+
+    /// <summary>
+    /// The database a spec names, for messages: a SQLite spec as given; for PostgreSQL the host,
+    /// port, database and user, never the password.
+    /// </summary>
+    public static string Describe(string spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (!spec.StartsWith("postgres:", StringComparison.Ordinal) && !spec.StartsWith("postgresql:", StringComparison.Ordinal))
+        {
+            return spec;
+        }
+
+        try
+        {
+            var given = new NpgsqlConnectionStringBuilder(spec[(spec.IndexOf(':', StringComparison.Ordinal) + 1)..]);
+            return $"postgres:Host={given.Host};Port={given.Port};Database={given.Database};Username={given.Username}";
+        }
+        catch (ArgumentException)
+        {
+            return "postgres:(a connection string that cannot be parsed)";
+        }
+    }
 
     private static DbCommand Command(DbConnection conn, string sql, DbTransaction? tx = null)
     {

@@ -121,6 +121,30 @@ public class StoreTests
         await store.DisposeAsync().AsTask().WaitAsync(limit);
     }
 
+    [Fact]
+    public async Task Deleting_a_benchmark_runs_tag_deletes_its_participants_and_nothing_else()
+    {
+        var db = "sqlite:" + Path.Combine(TestEnvironment.TempDir(), "store-tag.db");
+        await using var store = await StudyStore.OpenAsync(db);
+        var config = OneCondition(10);
+        var none = CancellationToken.None;
+        var joined = await Task.WhenAll(((string?[])["attune-bench-run1", "live", "attune-bench-run1", null, "attune-bench-run2"]).Select((tag, i) =>
+            store.CreateParticipantAsync(config, $"tag-{i}", new PlatformIds("pid" + i, tag, null), none)));
+        foreach (var p in joined)
+        {
+            await store.AddChoiceAsync(p!.Id, 1, "riddles", none);
+            await store.AddRatingAsync(p.Id, new RatingRecord(1, "riddles", "riddle-1", 5, At), completes: false, none);
+        }
+
+        Assert.Equal(2, await store.DeleteStudyIdAsync("attune-bench-run1"));
+        Assert.Equal(new StoredCounts(3, 3, 3), await StudyStore.CountStoredAsync(db));
+        Assert.Equal(["pid1", "pid3", "pid4"], (await store.ExportAsync(none)).Select(r => r.ProlificPid).Order());
+
+        // The condition counts are read again: the deleted participants' slots are free.
+        var more = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => store.CreateParticipantAsync(config, $"more-{i}", new PlatformIds(null, null, null), none)));
+        Assert.Equal(7, more.Count(p => p is not null));
+    }
+
     [Theory]
     [InlineData("Host=127.0.0.1;Username=u", true)]
     [InlineData("Host=localhost;Port=5433;Username=u", true)]
