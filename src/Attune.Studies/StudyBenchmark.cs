@@ -90,8 +90,8 @@ public static class StudyBenchmark
             var kind = db.StartsWith("sqlite:", StringComparison.Ordinal) ? "sqlite (WAL, synchronous=FULL)" : "postgresql";
             return await DriveAsync($"study server, {kind}", concurrency, warmup ?? DefaultWarmup, duration, async (stats, token) =>
             {
-                // The run's tag marks the rows to delete.
-                using var joined = await client.PostAsJsonAsync("/api/participants", new { study_id = tag }, token);
+                // Consent given, as a participant's page sends it after the consent text; the run's tag marks the rows to delete.
+                using var joined = await client.PostAsJsonAsync("/api/participants", new { consent = true, study_id = tag }, token);
                 if (!joined.IsSuccessStatusCode)
                 {
                     stats.Record(0, ok: false);

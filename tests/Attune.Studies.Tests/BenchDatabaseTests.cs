@@ -72,7 +72,7 @@ public class BenchDatabaseTests
 
     [PostgresFact]
     public Task A_postgres_database_that_holds_a_study_is_refused_and_left_unchanged() =>
-        WithScratchSchema(async (db, conn) =>
+        PostgresScratch.RunAsync(async (db, conn) =>
         {
             await PopulateAsync(db);
 
@@ -110,7 +110,7 @@ public class BenchDatabaseTests
 
     [PostgresFact]
     public Task An_empty_postgres_database_is_measured_and_left_empty() =>
-        WithScratchSchema(async (db, conn) =>
+        PostgresScratch.RunAsync(async (db, conn) =>
         {
             var (code, output, err) = await Run(Bench(db, "--json"));
             Assert.True(code == 0, err);
@@ -147,32 +147,5 @@ public class BenchDatabaseTests
         }
 
         return string.Join('\n', lines);
-    }
-
-    /// <summary>
-    /// Runs <paramref name="test"/> with a database spec whose search path is a fresh schema of its
-    /// own (so it neither sees nor disturbs the shared test tables), and a connection to it; drops
-    /// the schema afterwards.
-    /// </summary>
-    internal static async Task WithScratchSchema(Func<string, NpgsqlConnection, Task> test)
-    {
-        var schema = "attune_bench_" + Guid.NewGuid().ToString("N")[..12];
-        var cs = new NpgsqlConnectionStringBuilder(TestEnvironment.PostgresConnectionString) { SearchPath = schema }.ConnectionString;
-        await using var conn = new NpgsqlConnection(StudyStore.PostgresConnectionString(cs));
-        await conn.OpenAsync();
-        await using (var create = new NpgsqlCommand($"CREATE SCHEMA {schema}", conn))
-        {
-            await create.ExecuteNonQueryAsync();
-        }
-
-        try
-        {
-            await test("postgres:" + cs, conn);
-        }
-        finally
-        {
-            await using var drop = new NpgsqlCommand($"DROP SCHEMA {schema} CASCADE", conn);
-            await drop.ExecuteNonQueryAsync();
-        }
     }
 }

@@ -165,12 +165,12 @@ public class SecurityTests
     public async Task Joins_are_rate_limited_and_platform_ids_validated()
     {
         await using var server = await RunningServer.StartAsync(Config(joinLimit: 3));
-        using var bad = await server.Client.PostAsJsonAsync("/api/participants", new { prolific_pid = "<script>alert(1)</script>" });
+        using var bad = await server.Client.PostAsJsonAsync("/api/participants", new { consent = true, prolific_pid = "<script>alert(1)</script>" });
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
-        using var b = await server.Client.PostAsJsonAsync("/api/participants", new { });
-        using var c = await server.Client.PostAsJsonAsync("/api/participants", new { });
+        using var b = await server.Client.PostAsJsonAsync("/api/participants", new { consent = true });
+        using var c = await server.Client.PostAsJsonAsync("/api/participants", new { consent = true });
         Assert.Equal(HttpStatusCode.Created, c.StatusCode);
-        using var limited = await server.Client.PostAsJsonAsync("/api/participants", new { });
+        using var limited = await server.Client.PostAsJsonAsync("/api/participants", new { consent = true });
         Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
     }
 
@@ -180,7 +180,7 @@ public class SecurityTests
         await using var server = await RunningServer.StartAsync(TestEnvironment.Demo(c => c.Conditions = [new ConditionConfig { Name = "blocked", Slots = 2 }]));
         await ApiParticipant.JoinAsync(server.Client);
         await ApiParticipant.JoinAsync(server.Client);
-        using var full = await server.Client.PostAsJsonAsync("/api/participants", new { });
+        using var full = await server.Client.PostAsJsonAsync("/api/participants", new { consent = true });
         Assert.Equal(HttpStatusCode.Conflict, full.StatusCode);
     }
 
@@ -194,7 +194,7 @@ public class SecurityTests
         config.JoinRateLimitPerMinute = 1000;
         await using (var server = await RunningServer.StartAsync(config, db))
         {
-            var replies = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => server.Client.PostAsJsonAsync("/api/participants", new { })));
+            var replies = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => server.Client.PostAsJsonAsync("/api/participants", new { consent = true })));
             Assert.All(replies, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
             foreach (var r in replies)
             {
@@ -205,7 +205,7 @@ public class SecurityTests
         // A new process on the same database: the counts come from the stored participants.
         await using (var again = await RunningServer.StartAsync(config, db))
         {
-            var replies = await Task.WhenAll(Enumerable.Range(0, 30).Select(_ => again.Client.PostAsJsonAsync("/api/participants", new { })));
+            var replies = await Task.WhenAll(Enumerable.Range(0, 30).Select(_ => again.Client.PostAsJsonAsync("/api/participants", new { consent = true })));
             Assert.Equal(4, replies.Count(r => r.StatusCode == HttpStatusCode.Created));
             Assert.Equal(26, replies.Count(r => r.StatusCode == HttpStatusCode.Conflict));
             foreach (var r in replies)
