@@ -13,6 +13,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -61,12 +62,26 @@ public static partial class StudyServer
             k.AddServerHeader = false;
         });
         builder.Services.AddAntiforgery(o => o.Cookie.Name = "attune-csrf");
+
+        // Joins per client address and minute (fixed window): one client must not enrol participants
+        // by the thousand, which would fill the conditions' slots and skew their balance and the data.
+        var joinLimit = Math.Max(1, config.JoinRateLimitPerMinute);
         builder.Services.AddRateLimiter(r =>
         {
             r.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             r.AddPolicy(JoinPolicy, http => RateLimitPartition.GetFixedWindowLimiter(
-                http.Connection.RemoteIpAddress?.ToString() ?? "unknown",
-                _ => new FixedWindowRateLimiterOptions { PermitLimit = Math.Max(1, config.JoinRateLimitPerMinute), Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+                JoinLimitKey(http.Connection.RemoteIpAddress),
+                _ => new FixedWindowRateLimiterOptions { PermitLimit = joinLimit, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+            r.OnRejected = async (context, ct) =>
+            {
+                var http = context.HttpContext;
+                var wait = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)) : 60;
+                http.Response.Headers.RetryAfter = wait.ToString(CultureInfo.InvariantCulture);
+                var message = $"too many joins from this address: at most {joinLimit} a minute; try again in {wait} s";
+                await (http.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal)
+                    ? Error(StatusCodes.Status429TooManyRequests, message)
+                    : Page("Too many joins", $"<h1>Please wait a minute</h1><p>{H(message)}.</p>", StatusCodes.Status429TooManyRequests)).ExecuteAsync(http);
+            };
         });
 
         var app = builder.Build();
@@ -89,6 +104,11 @@ public static partial class StudyServer
             http.Response.Headers["Cache-Control"] = "no-store";
             await next(http);
         });
+
+        // Behind a reverse proxy on this machine (the way to serve a study over TLS), the client's
+        // address is the one the proxy appends to X-Forwarded-For; the header is honoured only from
+        // a loopback peer (ASP.NET Core's default known proxies), so a remote client cannot set it.
+        app.UseForwardedHeaders(new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.XForwardedFor });
         app.UseRateLimiter();
         app.MapGet("/healthz", () => Results.Text("ok"));
 
@@ -554,6 +574,33 @@ public static partial class StudyServer
 
     /// <summary>A study with a consent text asks every participant to agree to it before they join.</summary>
     private static bool ConsentRequired(StudyConfig config) => !string.IsNullOrWhiteSpace(config.Consent);
+
+    /// <summary>
+    /// The join limit's partition: an IPv4 address (IPv4-mapped IPv6 addresses as IPv4), or an IPv6
+    /// address's /64 prefix, which one subscriber or host usually holds whole (per address, it
+    /// could use a fresh address for every join).
+    /// </summary>
+    internal static string JoinLimitKey(IPAddress? address)
+    {
+        if (address is null)
+        {
+            return "unknown";
+        }
+
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+        {
+            return address.ToString();
+        }
+
+        var bytes = address.GetAddressBytes();
+        Array.Clear(bytes, 8, 8);
+        return new IPAddress(bytes) + "/64";
+    }
 
     private static string? Str(JsonObject? body, string name) =>
         body?[name] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
