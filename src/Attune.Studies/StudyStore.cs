@@ -240,8 +240,11 @@ public sealed class StudyStore : IAsyncDisposable
               arm TEXT NOT NULL,
               PRIMARY KEY (participant, round));
             """, ct);
+
         // Databases made before consent was recorded: the column is added, empty for the participants
-        // already stored (their consent was not recorded, whichever way they joined).
+        // already stored (their consent was not recorded, whichever way they joined). Looked up
+        // first: on PostgreSQL even ADD COLUMN IF NOT EXISTS locks the table, and this runs at every
+        // open (`study export` opens the store beside a running server).
         if (_sqlite)
         {
             await using var has = Command(conn, "SELECT COUNT(*) FROM pragma_table_info('participants') WHERE name = 'consented_at'");
@@ -252,7 +255,14 @@ public sealed class StudyStore : IAsyncDisposable
         }
         else
         {
-            await ExecAsync(conn, "ALTER TABLE participants ADD COLUMN IF NOT EXISTS consented_at TEXT", ct);
+            await ExecAsync(conn, """
+                DO $$
+                BEGIN
+                  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'participants'::regclass AND attname = 'consented_at' AND NOT attisdropped) THEN
+                    ALTER TABLE participants ADD COLUMN consented_at TEXT;
+                  END IF;
+                END $$;
+                """, ct);
         }
 
         if (!_sqlite)
