@@ -1,8 +1,10 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using Attune.Core.Errors;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -33,11 +35,52 @@ public sealed record LoadResult(
 /// </summary>
 public static class StudyBenchmark
 {
+    /// <summary>
+    /// Measures the study server on <paramref name="db"/>, which must hold no participant, rating or
+    /// choice (see <see cref="RequireEmptyAsync"/>; checked before the store opens, since opening
+    /// creates and migrates tables). The simulated participants join with a platform
+    /// <c>study_id</c> of this run's own, and exactly those are deleted afterwards, so the database
+    /// is empty again for the next point.
+    /// </summary>
     public static async Task<LoadResult> RunStudyAsync(StudyConfig config, string db, int concurrency, TimeSpan duration, CancellationToken ct, TimeSpan? warmup = null)
     {
         ArgumentNullException.ThrowIfNull(config);
+        await RequireEmptyAsync(db, ct);
+        var tag = "attune-bench-" + Guid.NewGuid().ToString("N");
         await using var store = await StudyStore.OpenAsync(db, ct);
-        await store.ResetAsync(ct);
+        try
+        {
+            return await MeasureAsync(config, store, db, tag, concurrency, duration, warmup, ct);
+        }
+        finally
+        {
+            await store.DeleteStudyIdAsync(tag, CancellationToken.None);
+        }
+    }
+
+    /// <summary>
+    /// Refuses (as bad input: exit 2 on the command line) a database that holds any participant,
+    /// rating or choice: the benchmark adds simulated participants and deletes them again, which
+    /// has no place in a study's data. The check reads only; nothing is created or changed.
+    /// </summary>
+    public static async Task RequireEmptyAsync(string db, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        var held = await StudyStore.CountStoredAsync(db, ct);
+        if (!held.Empty)
+        {
+            var parts = new[] { Count(held.Participants, "participant"), Count(held.Ratings, "rating"), Count(held.Choices, "arm choice") }.Where(p => p is not null).ToArray();
+            var what = parts.Length == 1 ? parts[0] : string.Join(", ", parts[..^1]) + " and " + parts[^1];
+            throw new AttuneInputException(
+                $"--db {StudyStore.Describe(db)} holds {what}; the benchmark adds and deletes participants, so it needs an empty database (nothing was changed): "
+                + "give it a fresh SQLite file (e.g. --db sqlite:/tmp/attune-bench.db) or a scratch PostgreSQL database");
+        }
+
+        static string? Count(long n, string what) => n == 0 ? null : n == 1 ? $"1 {what}" : $"{n.ToString(CultureInfo.InvariantCulture)} {what}s";
+    }
+
+    private static async Task<LoadResult> MeasureAsync(StudyConfig config, StudyStore store, string db, string tag, int concurrency, TimeSpan duration, TimeSpan? warmup, CancellationToken ct)
+    {
         var app = StudyServer.Build(new StudyServerOptions { Config = config, Store = store, Urls = "http://127.0.0.1:0", AdminToken = null });
         await app.StartAsync(ct);
         try
@@ -47,7 +90,8 @@ public static class StudyBenchmark
             var kind = db.StartsWith("sqlite:", StringComparison.Ordinal) ? "sqlite (WAL, synchronous=FULL)" : "postgresql";
             return await DriveAsync($"study server, {kind}", concurrency, warmup ?? DefaultWarmup, duration, async (stats, token) =>
             {
-                using var joined = await client.PostAsJsonAsync("/api/participants", new { }, token);
+                // Consent given, as a participant's page sends it after the consent text; the run's tag marks the rows to delete.
+                using var joined = await client.PostAsJsonAsync("/api/participants", new { consent = true, study_id = tag }, token);
                 if (!joined.IsSuccessStatusCode)
                 {
                     stats.Record(0, ok: false);

@@ -4,10 +4,15 @@ using Attune.Core.Randomness;
 
 namespace Attune.Studies;
 
-/// <summary>A participant as stored.</summary>
+/// <summary>
+/// A participant as stored. <see cref="ConsentedAt"/> is when they agreed to the study's consent
+/// text (the consent form's checkbox, or <c>"consent": true</c> in the JSON join); null when the
+/// study has no consent text and none was given, or for participants stored before consent was
+/// recorded.
+/// </summary>
 public sealed record ParticipantRecord(
     string Id, string Condition, int Seed, string? ProlificPid, string? StudyId, string? SessionId,
-    string? WorkerId, string? AssignmentId, string? HitId, DateTimeOffset CreatedAt, string? Questionnaire, DateTimeOffset? CompletedAt);
+    string? WorkerId, string? AssignmentId, string? HitId, DateTimeOffset CreatedAt, DateTimeOffset? ConsentedAt, string? Questionnaire, DateTimeOffset? CompletedAt);
 
 /// <summary>A stored rating.</summary>
 public sealed record RatingRecord(int Round, string Arm, string ItemId, int Rating, DateTimeOffset SubmittedAt);

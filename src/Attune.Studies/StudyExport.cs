@@ -5,11 +5,11 @@ using Attune.Bandits;
 
 namespace Attune.Studies;
 
-/// <summary>The export formats: one row per rating.</summary>
+/// <summary>The export formats: one row per rating; <c>consented_at</c> is the participant's (empty where none was recorded).</summary>
 public static class StudyExport
 {
     public static readonly IReadOnlyList<string> Columns =
-        ["participant", "prolific_pid", "study_id", "session_id", "worker_id", "assignment_id", "hit_id", "condition", "round", "arm", "item_id", "rating", "submitted_at"];
+        ["participant", "prolific_pid", "study_id", "session_id", "worker_id", "assignment_id", "hit_id", "condition", "round", "arm", "item_id", "rating", "submitted_at", "consented_at"];
 
     public static string Csv(IEnumerable<ExportRow> rows)
     {
@@ -46,6 +46,8 @@ public static class StudyExport
     private static object?[] Fields(ExportRow r) =>
     [
         r.Participant, r.ProlificPid, r.StudyId, r.SessionId, r.WorkerId, r.AssignmentId, r.HitId, r.Condition, r.Round, r.Arm, r.ItemId, r.Rating,
-        r.SubmittedAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture),
+        Time(r.SubmittedAt), r.ConsentedAt is { } at ? Time(at) : null,
     ];
+
+    private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
 }

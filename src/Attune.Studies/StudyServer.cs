@@ -13,9 +13,11 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Net.Http.Headers;
 
 namespace Attune.Studies;
 
@@ -60,12 +62,26 @@ public static partial class StudyServer
             k.AddServerHeader = false;
         });
         builder.Services.AddAntiforgery(o => o.Cookie.Name = "attune-csrf");
+
+        // Joins per client address and minute (fixed window): one client must not enrol participants
+        // by the thousand, which would fill the conditions' slots and skew their balance and the data.
+        var joinLimit = Math.Max(1, config.JoinRateLimitPerMinute);
         builder.Services.AddRateLimiter(r =>
         {
             r.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             r.AddPolicy(JoinPolicy, http => RateLimitPartition.GetFixedWindowLimiter(
-                http.Connection.RemoteIpAddress?.ToString() ?? "unknown",
-                _ => new FixedWindowRateLimiterOptions { PermitLimit = Math.Max(1, config.JoinRateLimitPerMinute), Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+                JoinLimitKey(http.Connection.RemoteIpAddress),
+                _ => new FixedWindowRateLimiterOptions { PermitLimit = joinLimit, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+            r.OnRejected = async (context, ct) =>
+            {
+                var http = context.HttpContext;
+                var wait = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)) : 60;
+                http.Response.Headers.RetryAfter = wait.ToString(CultureInfo.InvariantCulture);
+                var message = $"too many joins from this address: at most {joinLimit} a minute; try again in {wait} s";
+                await (http.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal)
+                    ? Error(StatusCodes.Status429TooManyRequests, message)
+                    : Page("Too many joins", $"<h1>Please wait a minute</h1><p>{H(message)}.</p>", StatusCodes.Status429TooManyRequests)).ExecuteAsync(http);
+            };
         });
 
         var app = builder.Build();
@@ -88,16 +104,34 @@ public static partial class StudyServer
             http.Response.Headers["Cache-Control"] = "no-store";
             await next(http);
         });
+
+        // Behind a reverse proxy on this machine (the way to serve a study over TLS), the client's
+        // address is the one the proxy appends to X-Forwarded-For; the header is honoured only from
+        // a loopback peer (ASP.NET Core's default known proxies), so a remote client cannot set it.
+        app.UseForwardedHeaders(new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.XForwardedFor });
         app.UseRateLimiter();
         app.MapGet("/healthz", () => Results.Text("ok"));
 
         // ---- JSON API ----
         app.MapPost("/api/participants", async (HttpContext http, CancellationToken ct) =>
         {
-            var (body, error) = await ReadJsonAsync(http, optional: true, ct);
+            var (body, error) = await ReadJsonAsync(http, ct);
             if (error is not null)
             {
                 return error;
+            }
+
+            // Consent as the consent page asks for it: "consent": true, required when the study has a consent text.
+            var consent = body!["consent"];
+            if (consent is not null && (consent is not JsonValue v || !v.TryGetValue<bool>(out _)))
+            {
+                return Error(400, "consent must be true or false (a JSON boolean)");
+            }
+
+            var consented = consent is JsonValue given && given.GetValue<bool>();
+            if (!consented && (consent is not null || ConsentRequired(config)))
+            {
+                return Error(400, "consent is required to take part: send \"consent\": true once the participant has agreed to the study's consent text");
             }
 
             var ids = new PlatformIds(Id(body, "prolific_pid"), Id(body, "study_id"), Id(body, "session_id"), Id(body, "worker_id"), Id(body, "assignment_id"), Id(body, "hit_id"));
@@ -106,7 +140,7 @@ public static partial class StudyServer
                 return Error(400, "platform ids must be 1 to 64 letters, digits, '-' or '_'");
             }
 
-            return await JoinAsync(ids, ct) is { } joined
+            return await JoinAsync(ids, consented ? DateTimeOffset.UtcNow : null, ct) is { } joined
                 ? Results.Json(new { token = joined.Token, condition = joined.Participant.Condition, participant = joined.Participant.Id }, statusCode: 201)
                 : Error(409, "the study is full");
         }).RequireRateLimiting(JoinPolicy);
@@ -119,7 +153,7 @@ public static partial class StudyServer
 
         app.MapPost("/api/participants/{token}/ratings", async (string token, HttpContext http, CancellationToken ct) =>
         {
-            var (body, error) = await ReadJsonAsync(http, optional: false, ct);
+            var (body, error) = await ReadJsonAsync(http, ct);
             if (error is not null)
             {
                 return error;
@@ -135,7 +169,7 @@ public static partial class StudyServer
 
         app.MapPost("/api/participants/{token}/questionnaire", async (string token, HttpContext http, CancellationToken ct) =>
         {
-            var (body, error) = await ReadJsonAsync(http, optional: false, ct);
+            var (body, error) = await ReadJsonAsync(http, ct);
             if (error is not null)
             {
                 return error;
@@ -234,7 +268,7 @@ public static partial class StudyServer
                 return Error(400, "platform ids must be 1 to 64 letters, digits, '-' or '_'");
             }
 
-            var joined = await JoinAsync(ids, ct);
+            var joined = await JoinAsync(ids, DateTimeOffset.UtcNow, ct);
             return joined is null ? Page("Study full", "<h1>Sorry, the study is full.</h1>", 409) : Results.Redirect($"/p/{joined.Value.Token}", permanent: false, preserveMethod: false);
         }).RequireRateLimiting(JoinPolicy);
 
@@ -284,10 +318,10 @@ public static partial class StudyServer
         app.MapGet("/static/study.js", () => Results.Text(Script, "text/javascript; charset=utf-8"));
         return app;
 
-        async Task<(string Token, ParticipantRecord Participant)?> JoinAsync(PlatformIds ids, CancellationToken ct)
+        async Task<(string Token, ParticipantRecord Participant)?> JoinAsync(PlatformIds ids, DateTimeOffset? consentedAt, CancellationToken ct)
         {
             var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-            var participant = await store.CreateParticipantAsync(config, token, ids, ct);
+            var participant = await store.CreateParticipantAsync(config, token, ids, consentedAt, ct);
             if (participant is null)
             {
                 return null;
@@ -497,18 +531,24 @@ public static partial class StudyServer
         }
     }
 
-    /// <summary>Reads a JSON object body (Content-Type application/json, which a cross-site form cannot send).</summary>
-    private static async Task<(JsonObject? Body, IResult? Error)> ReadJsonAsync(HttpContext http, bool optional, CancellationToken ct)
+    /// <summary>
+    /// Reads a JSON object body. The Content-Type must be <c>application/json</c> (charset, if
+    /// named, UTF-8), whatever the body: a cross-site page can post a form
+    /// (<c>application/x-www-form-urlencoded</c>, <c>multipart/form-data</c>) or <c>text/plain</c>
+    /// without the browser asking this server first, but not JSON, so the JSON API is out of such a
+    /// page's reach (415). A missing, empty or malformed body, or one that is not an object, is 400.
+    /// </summary>
+    private static async Task<(JsonObject? Body, IResult? Error)> ReadJsonAsync(HttpContext http, CancellationToken ct)
     {
-        var hasBody = http.Request.ContentLength > 0 || http.Request.Headers.TransferEncoding.Count > 0;
-        if (!hasBody)
-        {
-            return optional ? (null, null) : (null, Error(400, "a JSON body is required"));
-        }
-
-        if (http.Request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) != true)
+        if (!IsJson(http.Request.ContentType))
         {
             return (null, Error(415, "Content-Type must be application/json"));
+        }
+
+        var hasBody = http.Request.ContentLength > 0 || (http.Request.ContentLength is null && http.Request.Headers.TransferEncoding.Count > 0);
+        if (!hasBody)
+        {
+            return (null, Error(400, "a JSON body is required"));
         }
 
         try
@@ -524,6 +564,42 @@ public static partial class StudyServer
         {
             return (null, Error(413, "body too large"));
         }
+    }
+
+    /// <summary><c>application/json</c>, with no charset or a UTF-8 one (the only encoding the parser reads).</summary>
+    internal static bool IsJson(string? contentType) =>
+        MediaTypeHeaderValue.TryParse(contentType, out var type)
+        && type.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+        && (type.Charset.Length == 0 || type.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) || type.Charset.Equals("utf8", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>A study with a consent text asks every participant to agree to it before they join.</summary>
+    private static bool ConsentRequired(StudyConfig config) => !string.IsNullOrWhiteSpace(config.Consent);
+
+    /// <summary>
+    /// The join limit's partition: an IPv4 address (IPv4-mapped IPv6 addresses as IPv4), or an IPv6
+    /// address's /64 prefix, which one subscriber or host usually holds whole (per address, it
+    /// could use a fresh address for every join).
+    /// </summary>
+    internal static string JoinLimitKey(IPAddress? address)
+    {
+        if (address is null)
+        {
+            return "unknown";
+        }
+
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+        {
+            return address.ToString();
+        }
+
+        var bytes = address.GetAddressBytes();
+        Array.Clear(bytes, 8, 8);
+        return new IPAddress(bytes) + "/64";
     }
 
     private static string? Str(JsonObject? body, string name) =>

@@ -9,10 +9,16 @@ using Npgsql;
 
 namespace Attune.Studies;
 
-/// <summary>One exported rating row.</summary>
+/// <summary>One exported rating row; <see cref="ConsentedAt"/> is the participant's (see <see cref="ParticipantRecord"/>).</summary>
 public sealed record ExportRow(
     string Participant, string? ProlificPid, string? StudyId, string? SessionId, string? WorkerId, string? AssignmentId, string? HitId,
-    string Condition, int Round, string Arm, string ItemId, int Rating, DateTimeOffset SubmittedAt);
+    string Condition, int Round, string Arm, string ItemId, int Rating, DateTimeOffset SubmittedAt, DateTimeOffset? ConsentedAt);
+
+/// <summary>What a study database holds: participants, ratings and arm choices (0 where a table does not exist).</summary>
+public readonly record struct StoredCounts(long Participants, long Ratings, long Choices)
+{
+    public bool Empty => Participants == 0 && Ratings == 0 && Choices == 0;
+}
 
 /// <summary>Platform ids recorded at join (Prolific and MTurk URL parameters); nothing else personal is stored.</summary>
 public sealed record PlatformIds(string? ProlificPid, string? StudyId, string? SessionId, string? WorkerId = null, string? AssignmentId = null, string? HitId = null);
@@ -107,7 +113,7 @@ public sealed class StudyStore : IAsyncDisposable
 
     private sealed record ChoiceWrite(string Participant, int Round, string Arm);
 
-    private sealed record JoinWrite(StudyConfig Config, string TokenHash, PlatformIds Ids);
+    private sealed record JoinWrite(StudyConfig Config, string TokenHash, PlatformIds Ids, DateTimeOffset? ConsentedAt);
 
     public string Kind => _sqlite ? "sqlite" : "postgres";
 
@@ -218,7 +224,8 @@ public sealed class StudyStore : IAsyncDisposable
               prolific_pid TEXT, study_id TEXT, session_id TEXT, worker_id TEXT, assignment_id TEXT, hit_id TEXT,
               created_at TEXT NOT NULL,
               questionnaire TEXT,
-              completed_at TEXT);
+              completed_at TEXT,
+              consented_at TEXT);
             CREATE TABLE IF NOT EXISTS ratings (
               participant TEXT NOT NULL{participantKey},
               round INTEGER NOT NULL,
@@ -233,6 +240,31 @@ public sealed class StudyStore : IAsyncDisposable
               arm TEXT NOT NULL,
               PRIMARY KEY (participant, round));
             """, ct);
+
+        // Databases made before consent was recorded: the column is added, empty for the participants
+        // already stored (their consent was not recorded, whichever way they joined). Looked up
+        // first: on PostgreSQL even ADD COLUMN IF NOT EXISTS locks the table, and this runs at every
+        // open (`study export` opens the store beside a running server).
+        if (_sqlite)
+        {
+            await using var has = Command(conn, "SELECT COUNT(*) FROM pragma_table_info('participants') WHERE name = 'consented_at'");
+            if (Convert.ToInt64(await has.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture) == 0)
+            {
+                await ExecAsync(conn, "ALTER TABLE participants ADD COLUMN consented_at TEXT", ct);
+            }
+        }
+        else
+        {
+            await ExecAsync(conn, """
+                DO $$
+                BEGIN
+                  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'participants'::regclass AND attname = 'consented_at' AND NOT attisdropped) THEN
+                    ALTER TABLE participants ADD COLUMN consented_at TEXT;
+                  END IF;
+                END $$;
+                """, ct);
+        }
+
         if (!_sqlite)
         {
             await ExecAsync(conn, """
@@ -279,13 +311,14 @@ public sealed class StudyStore : IAsyncDisposable
     /// Creates a participant in the condition with the lowest filled share among those with free
     /// slots (ties by a random draw); null when every slot is taken. Joins run one at a time in the
     /// single writer, so slots are never overbooked (by this process: one server process per study
-    /// database is assumed, as for the participant cache).
+    /// database is assumed, as for the participant cache). <paramref name="consentedAt"/>: when the
+    /// participant agreed to the consent text, stored with them; null when no consent was given.
     /// </summary>
-    public async Task<ParticipantRecord?> CreateParticipantAsync(StudyConfig config, string token, PlatformIds ids, CancellationToken ct)
+    public async Task<ParticipantRecord?> CreateParticipantAsync(StudyConfig config, string token, PlatformIds ids, DateTimeOffset? consentedAt, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(ids);
-        return (ParticipantRecord?)await SubmitAsync(new WriteOp(NewDone()) { Join = new JoinWrite(config, HashToken(token), ids) }, ct);
+        return (ParticipantRecord?)await SubmitAsync(new WriteOp(NewDone()) { Join = new JoinWrite(config, HashToken(token), ids, consentedAt) }, ct);
     }
 
     /// <summary>
@@ -309,7 +342,7 @@ public sealed class StudyStore : IAsyncDisposable
         counts[condition] = counts.GetValueOrDefault(condition) + 1;
         return new ParticipantRecord("P" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6)), condition,
             RandomNumberGenerator.GetInt32(int.MaxValue), ids.ProlificPid, ids.StudyId, ids.SessionId, ids.WorkerId, ids.AssignmentId, ids.HitId,
-            DateTimeOffset.UtcNow, null, null);
+            DateTimeOffset.UtcNow, join.ConsentedAt, null, null);
     }
 
     /// <summary>Reads the participants per condition when they are not known (first join, or after a failed batch).</summary>
@@ -340,7 +373,7 @@ public sealed class StudyStore : IAsyncDisposable
         await using var conn = await OpenAsync(ct);
         ParticipantRecord? p = null;
         await using (var cmd = Command(conn, """
-            SELECT id, condition, seed, prolific_pid, study_id, session_id, worker_id, assignment_id, hit_id, created_at, questionnaire, completed_at
+            SELECT id, condition, seed, prolific_pid, study_id, session_id, worker_id, assignment_id, hit_id, created_at, consented_at, questionnaire, completed_at
             FROM participants WHERE token_hash = @hash
             """))
         {
@@ -349,8 +382,8 @@ public sealed class StudyStore : IAsyncDisposable
             if (await r.ReadAsync(ct))
             {
                 p = new ParticipantRecord(r.GetString(0), r.GetString(1), Convert.ToInt32(r.GetValue(2), CultureInfo.InvariantCulture),
-                    Str(r, 3), Str(r, 4), Str(r, 5), Str(r, 6), Str(r, 7), Str(r, 8), ParseTime(r.GetString(9)), Str(r, 10),
-                    r.IsDBNull(11) ? null : ParseTime(r.GetString(11)));
+                    Str(r, 3), Str(r, 4), Str(r, 5), Str(r, 6), Str(r, 7), Str(r, 8), ParseTime(r.GetString(9)),
+                    r.IsDBNull(10) ? null : ParseTime(r.GetString(10)), Str(r, 11), r.IsDBNull(12) ? null : ParseTime(r.GetString(12)));
             }
         }
 
@@ -798,8 +831,8 @@ public sealed class StudyStore : IAsyncDisposable
     private static NpgsqlBatchCommand PgJoins(List<(ParticipantRecord Participant, string TokenHash)> joins)
     {
         var cmd = new NpgsqlBatchCommand("""
-            INSERT INTO participants (id, token_hash, condition, seed, prolific_pid, study_id, session_id, worker_id, assignment_id, hit_id, created_at)
-            SELECT * FROM unnest(@id, @hash, @condition, @seed, @pp, @sid, @sess, @w, @a, @h, @created)
+            INSERT INTO participants (id, token_hash, condition, seed, prolific_pid, study_id, session_id, worker_id, assignment_id, hit_id, created_at, consented_at)
+            SELECT * FROM unnest(@id, @hash, @condition, @seed, @pp, @sid, @sess, @w, @a, @h, @created, @consented)
             """);
         var ps = joins.Select(j => j.Participant).ToArray();
         cmd.Parameters.AddWithValue("id", ps.Select(p => p.Id).ToArray());
@@ -813,6 +846,7 @@ public sealed class StudyStore : IAsyncDisposable
         cmd.Parameters.AddWithValue("a", ps.Select(p => p.AssignmentId).ToArray());
         cmd.Parameters.AddWithValue("h", ps.Select(p => p.HitId).ToArray());
         cmd.Parameters.AddWithValue("created", ps.Select(p => Time(p.CreatedAt)).ToArray());
+        cmd.Parameters.AddWithValue("consented", ps.Select(p => p.ConsentedAt is { } at ? Time(at) : null).ToArray());
         return cmd;
     }
 
@@ -856,7 +890,7 @@ public sealed class StudyStore : IAsyncDisposable
         await using var conn = await OpenAsync(ct);
         await using var cmd = Command(conn, """
             SELECT p.id, p.prolific_pid, p.study_id, p.session_id, p.worker_id, p.assignment_id, p.hit_id, p.condition,
-                   r.round, r.arm, r.item_id, r.rating, r.submitted_at
+                   r.round, r.arm, r.item_id, r.rating, r.submitted_at, p.consented_at
             FROM ratings r JOIN participants p ON p.id = r.participant
             ORDER BY p.created_at, p.id, r.round
             """);
@@ -866,7 +900,7 @@ public sealed class StudyStore : IAsyncDisposable
         {
             rows.Add(new ExportRow(r.GetString(0), Str(r, 1), Str(r, 2), Str(r, 3), Str(r, 4), Str(r, 5), Str(r, 6), r.GetString(7),
                 Convert.ToInt32(r.GetValue(8), CultureInfo.InvariantCulture), r.GetString(9), r.GetString(10),
-                Convert.ToInt32(r.GetValue(11), CultureInfo.InvariantCulture), ParseTime(r.GetString(12))));
+                Convert.ToInt32(r.GetValue(11), CultureInfo.InvariantCulture), ParseTime(r.GetString(12)), r.IsDBNull(13) ? null : ParseTime(r.GetString(13))));
         }
 
         return rows;
@@ -892,14 +926,149 @@ public sealed class StudyStore : IAsyncDisposable
         return rows;
     }
 
-    /// <summary>Deletes everything (tests and benchmarks on a shared PostgreSQL database).</summary>
-    public async Task ResetAsync(CancellationToken ct = default) =>
+    /// <summary>Deletes everything (tests only, on a database of their own or the shared test database).</summary>
+    internal async Task ResetAsync(CancellationToken ct = default) =>
         await EnqueueAsync(async (conn, tx) =>
         {
             await ExecAsync(conn, "DELETE FROM ratings; DELETE FROM choices; DELETE FROM participants;", ct, tx);
             _conditionCounts = null;
             return 0;
         }, ct);
+
+    /// <summary>
+    /// Deletes the participants whose platform <c>study_id</c> is <paramref name="studyId"/>, with
+    /// their ratings and choices: what one benchmark run stored under its own tag, and nothing else.
+    /// Returns the participants deleted.
+    /// </summary>
+    internal async Task<int> DeleteStudyIdAsync(string studyId, CancellationToken ct = default) =>
+        await EnqueueAsync(async (conn, tx) =>
+        {
+            foreach (var table in (string[])["ratings", "choices"])
+            {
+                await using var rows = Command(conn, $"DELETE FROM {table} WHERE participant IN (SELECT id FROM participants WHERE study_id = @s)", tx);
+                Add(rows, "s", studyId);
+                await rows.ExecuteNonQueryAsync(ct);
+            }
+
+            await using var cmd = Command(conn, "DELETE FROM participants WHERE study_id = @s", tx);
+            Add(cmd, "s", studyId);
+            var deleted = await cmd.ExecuteNonQueryAsync(ct);
+            _conditionCounts = null;
+            return deleted;
+        }, ct);
+
+    /// <summary>The study's tables, in the order of <see cref="StoredCounts"/>.</summary>
+    private static readonly string[] StudyTables = ["participants", "ratings", "choices"];
+
+    /// <summary>
+    /// Counts what the database named by <paramref name="spec"/> holds, without changing it: no
+    /// file, table or column is created (unlike <see cref="OpenAsync(string, CancellationToken)"/>,
+    /// which creates and migrates the tables). A SQLite file that does not exist, and tables that do
+    /// not exist, count as empty.
+    /// </summary>
+    public static async Task<StoredCounts> CountStoredAsync(string spec, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec.StartsWith("sqlite:", StringComparison.Ordinal))
+        {
+            var path = spec["sqlite:".Length..];
+            if (!File.Exists(path))
+            {
+                return default;
+            }
+
+            // Only SELECTs run. The handle is read-write (never create) all the same: as the last
+            // connection to close, it lets SQLite remove the -wal and -shm files it opens beside a
+            // WAL database, which a read-only handle would leave behind.
+            var builder = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWrite, Pooling = false };
+            try
+            {
+                await using var conn = new SqliteConnection(builder.ToString());
+                await conn.OpenAsync(ct);
+                var present = new HashSet<string>(StringComparer.Ordinal);
+                await using (var cmd = Command(conn, "SELECT name FROM sqlite_master WHERE type = 'table'"))
+                await using (var r = await cmd.ExecuteReaderAsync(ct))
+                {
+                    while (await r.ReadAsync(ct))
+                    {
+                        present.Add(r.GetString(0));
+                    }
+                }
+
+                return await CountAsync(conn, [.. StudyTables.Select(present.Contains)], ct);
+            }
+            catch (SqliteException ex)
+            {
+                throw new AttuneInputException($"--db {spec}: cannot be read as a SQLite database ({ex.Message})");
+            }
+        }
+
+        if (spec.StartsWith("postgres:", StringComparison.Ordinal) || spec.StartsWith("postgresql:", StringComparison.Ordinal))
+        {
+            await using var conn = new NpgsqlConnection(PostgresConnectionString(spec[(spec.IndexOf(':', StringComparison.Ordinal) + 1)..]));
+            try
+            {
+                await conn.OpenAsync(ct);
+            }
+            catch (NpgsqlException ex)
+            {
+                throw new AttuneInputException($"--db {Describe(spec)}: cannot connect ({ex.Message})", ex);
+            }
+
+            var present = new bool[StudyTables.Length];
+            await using (var cmd = Command(conn, "SELECT to_regclass('participants') IS NOT NULL, to_regclass('ratings') IS NOT NULL, to_regclass('choices') IS NOT NULL"))
+            await using (var r = await cmd.ExecuteReaderAsync(ct))
+            {
+                await r.ReadAsync(ct);
+                for (var i = 0; i < present.Length; i++)
+                {
+                    present[i] = r.GetBoolean(i);
+                }
+            }
+
+            return await CountAsync(conn, present, ct);
+        }
+
+        throw new AttuneInputException($"--db '{spec}': expected sqlite:PATH or postgres:CONNECTION-STRING");
+
+        static async Task<StoredCounts> CountAsync(DbConnection conn, bool[] present, CancellationToken ct)
+        {
+            var counts = new long[present.Length];
+            for (var i = 0; i < present.Length; i++)
+            {
+                if (present[i])
+                {
+                    await using var cmd = Command(conn, $"SELECT COUNT(*) FROM {StudyTables[i]}");
+                    counts[i] = Convert.ToInt64(await cmd.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
+                }
+            }
+
+            return new StoredCounts(counts[0], counts[1], counts[2]);
+        }
+    }
+
+    /// <summary>
+    /// The database a spec names, for messages: a SQLite spec as given; for PostgreSQL the host,
+    /// port, database and user, never the password.
+    /// </summary>
+    public static string Describe(string spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (!spec.StartsWith("postgres:", StringComparison.Ordinal) && !spec.StartsWith("postgresql:", StringComparison.Ordinal))
+        {
+            return spec;
+        }
+
+        try
+        {
+            var given = new NpgsqlConnectionStringBuilder(spec[(spec.IndexOf(':', StringComparison.Ordinal) + 1)..]);
+            return $"postgres:Host={given.Host};Port={given.Port};Database={given.Database};Username={given.Username}";
+        }
+        catch (ArgumentException)
+        {
+            return "postgres:(a connection string that cannot be parsed)";
+        }
+    }
 
     private static DbCommand Command(DbConnection conn, string sql, DbTransaction? tx = null)
     {
@@ -966,12 +1135,12 @@ public sealed class StudyStore : IAsyncDisposable
             _storedChoice = Prepared(conn, "SELECT arm FROM choices WHERE participant = @p AND round = @round",
                 ("@p", SqliteType.Text), ("@round", SqliteType.Integer));
             _insertParticipant = Prepared(conn, """
-                INSERT INTO participants (id, token_hash, condition, seed, prolific_pid, study_id, session_id, worker_id, assignment_id, hit_id, created_at)
-                VALUES (@id, @hash, @condition, @seed, @pp, @sid, @sess, @w, @a, @h, @created)
+                INSERT INTO participants (id, token_hash, condition, seed, prolific_pid, study_id, session_id, worker_id, assignment_id, hit_id, created_at, consented_at)
+                VALUES (@id, @hash, @condition, @seed, @pp, @sid, @sess, @w, @a, @h, @created, @consented)
                 """,
                 ("@id", SqliteType.Text), ("@hash", SqliteType.Text), ("@condition", SqliteType.Text), ("@seed", SqliteType.Integer),
                 ("@pp", SqliteType.Text), ("@sid", SqliteType.Text), ("@sess", SqliteType.Text), ("@w", SqliteType.Text),
-                ("@a", SqliteType.Text), ("@h", SqliteType.Text), ("@created", SqliteType.Text));
+                ("@a", SqliteType.Text), ("@h", SqliteType.Text), ("@created", SqliteType.Text), ("@consented", SqliteType.Text));
         }
 
         private static SqliteCommand Prepared(SqliteConnection conn, string sql, params (string Name, SqliteType Type)[] parameters)
@@ -1030,7 +1199,7 @@ public sealed class StudyStore : IAsyncDisposable
 
         public async Task InsertParticipantAsync(SqliteTransaction tx, ParticipantRecord p, string tokenHash) =>
             await Bind(_insertParticipant, tx, p.Id, tokenHash, p.Condition, p.Seed, p.ProlificPid, p.StudyId, p.SessionId,
-                p.WorkerId, p.AssignmentId, p.HitId, Time(p.CreatedAt)).ExecuteNonQueryAsync();
+                p.WorkerId, p.AssignmentId, p.HitId, Time(p.CreatedAt), p.ConsentedAt is { } at ? Time(at) : null).ExecuteNonQueryAsync();
 
         public void Dispose()
         {

@@ -165,14 +165,67 @@ public class SecurityTests
     public async Task Joins_are_rate_limited_and_platform_ids_validated()
     {
         await using var server = await RunningServer.StartAsync(Config(joinLimit: 3));
-        using var bad = await server.Client.PostAsJsonAsync("/api/participants", new { prolific_pid = "<script>alert(1)</script>" });
+        using var bad = await server.Client.PostAsJsonAsync("/api/participants", new { consent = true, prolific_pid = "<script>alert(1)</script>" });
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
-        using var b = await server.Client.PostAsJsonAsync("/api/participants", new { });
-        using var c = await server.Client.PostAsJsonAsync("/api/participants", new { });
+        using var b = await server.Client.PostAsJsonAsync("/api/participants", new { consent = true });
+        using var c = await server.Client.PostAsJsonAsync("/api/participants", new { consent = true });
         Assert.Equal(HttpStatusCode.Created, c.StatusCode);
-        using var limited = await server.Client.PostAsJsonAsync("/api/participants", new { });
+        using var limited = await server.Client.PostAsJsonAsync("/api/participants", new { consent = true });
         Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+        var wait = limited.Headers.RetryAfter!.Delta!.Value.TotalSeconds;
+        Assert.InRange(wait, 1, 60);
+        var error = (await limited.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetString();
+        Assert.Equal($"too many joins from this address: at most 3 a minute; try again in {wait} s", error);
+        Assert.Equal(2, (await server.Store.ProgressAsync(default)).Sum(r => r.Joined));
+
+        // The consent form's join counts against the same limit, and says so as a page.
+        using var form = await server.Client.PostAsync("/join", new FormUrlEncodedContent(new Dictionary<string, string> { ["consent"] = "yes" }));
+        Assert.Equal(HttpStatusCode.TooManyRequests, form.StatusCode);
+        Assert.Equal("text/html", form.Content.Headers.ContentType!.MediaType);
+        Assert.NotNull(form.Headers.RetryAfter);
+        Assert.Equal(2, (await server.Store.ProgressAsync(default)).Sum(r => r.Joined));
     }
+
+    [Fact]
+    public async Task Behind_a_proxy_on_this_machine_the_join_limit_is_per_forwarded_client_address()
+    {
+        await using var server = await RunningServer.StartAsync(Config(joinLimit: 1));
+        async Task<HttpStatusCode> JoinFrom(string? forwardedFor)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/participants") { Content = JsonContent.Create(new { consent = true }) };
+            if (forwardedFor is not null)
+            {
+                request.Headers.Add("X-Forwarded-For", forwardedFor);
+            }
+
+            using var response = await server.Client.SendAsync(request);
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.Created, await JoinFrom("203.0.113.5"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, await JoinFrom("203.0.113.5"));
+        Assert.Equal(HttpStatusCode.Created, await JoinFrom("203.0.113.6"));
+
+        // A client's own entry comes first; the proxy appends the address it saw, and that one counts.
+        Assert.Equal(HttpStatusCode.TooManyRequests, await JoinFrom("198.51.100.1, 203.0.113.5"));
+
+        // IPv6: one /64 is one client (who could otherwise take a fresh address for every join).
+        Assert.Equal(HttpStatusCode.Created, await JoinFrom("2001:db8:1:2::1"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, await JoinFrom("2001:db8:1:2:ffff::99"));
+        Assert.Equal(HttpStatusCode.Created, await JoinFrom("2001:db8:1:3::1"));
+
+        // The proxy's own address (no header) is a client of its own.
+        Assert.Equal(HttpStatusCode.Created, await JoinFrom(null));
+        Assert.Equal(5, (await server.Store.ProgressAsync(default)).Sum(r => r.Joined));
+    }
+
+    [Theory]
+    [InlineData("192.0.2.7", "192.0.2.7")]
+    [InlineData("::ffff:192.0.2.7", "192.0.2.7")]
+    [InlineData("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64")]
+    [InlineData(null, "unknown")]
+    public void The_join_limit_counts_ipv4_addresses_and_ipv6_prefixes(string? address, string key) =>
+        Assert.Equal(key, StudyServer.JoinLimitKey(address is null ? null : IPAddress.Parse(address)));
 
     [Fact]
     public async Task A_full_study_refuses_new_participants()
@@ -180,7 +233,7 @@ public class SecurityTests
         await using var server = await RunningServer.StartAsync(TestEnvironment.Demo(c => c.Conditions = [new ConditionConfig { Name = "blocked", Slots = 2 }]));
         await ApiParticipant.JoinAsync(server.Client);
         await ApiParticipant.JoinAsync(server.Client);
-        using var full = await server.Client.PostAsJsonAsync("/api/participants", new { });
+        using var full = await server.Client.PostAsJsonAsync("/api/participants", new { consent = true });
         Assert.Equal(HttpStatusCode.Conflict, full.StatusCode);
     }
 
@@ -194,7 +247,7 @@ public class SecurityTests
         config.JoinRateLimitPerMinute = 1000;
         await using (var server = await RunningServer.StartAsync(config, db))
         {
-            var replies = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => server.Client.PostAsJsonAsync("/api/participants", new { })));
+            var replies = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => server.Client.PostAsJsonAsync("/api/participants", new { consent = true })));
             Assert.All(replies, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
             foreach (var r in replies)
             {
@@ -205,7 +258,7 @@ public class SecurityTests
         // A new process on the same database: the counts come from the stored participants.
         await using (var again = await RunningServer.StartAsync(config, db))
         {
-            var replies = await Task.WhenAll(Enumerable.Range(0, 30).Select(_ => again.Client.PostAsJsonAsync("/api/participants", new { })));
+            var replies = await Task.WhenAll(Enumerable.Range(0, 30).Select(_ => again.Client.PostAsJsonAsync("/api/participants", new { consent = true })));
             Assert.Equal(4, replies.Count(r => r.StatusCode == HttpStatusCode.Created));
             Assert.Equal(26, replies.Count(r => r.StatusCode == HttpStatusCode.Conflict));
             foreach (var r in replies)

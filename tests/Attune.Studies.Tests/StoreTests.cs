@@ -121,6 +121,89 @@ public class StoreTests
         await store.DisposeAsync().AsTask().WaitAsync(limit);
     }
 
+    /// <summary>The tables as versions before consent was recorded made them, with one participant ("old-token") and a rating.</summary>
+    private const string SchemaWithoutConsent = """
+        CREATE TABLE participants (
+          id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, condition TEXT NOT NULL, seed INTEGER NOT NULL,
+          prolific_pid TEXT, study_id TEXT, session_id TEXT, worker_id TEXT, assignment_id TEXT, hit_id TEXT,
+          created_at TEXT NOT NULL, questionnaire TEXT, completed_at TEXT);
+        CREATE TABLE ratings (participant TEXT NOT NULL, round INTEGER NOT NULL, arm TEXT NOT NULL, item_id TEXT NOT NULL, rating INTEGER NOT NULL, submitted_at TEXT NOT NULL, PRIMARY KEY (participant, round));
+        CREATE TABLE choices (participant TEXT NOT NULL, round INTEGER NOT NULL, arm TEXT NOT NULL, PRIMARY KEY (participant, round));
+        INSERT INTO participants (id, token_hash, condition, seed, prolific_pid, created_at) VALUES ('Pold', '{0}', 'cyclic', 7, 'old-pid', '2000-01-01T10:00:00.000000Z');
+        INSERT INTO ratings VALUES ('Pold', 1, 'riddles', 'riddle-1', 6, '2000-01-01T10:01:00.000000Z');
+        """;
+
+    [Fact]
+    public async Task A_sqlite_database_of_an_earlier_version_gains_the_consent_column_and_keeps_its_participants()
+    {
+        var path = Path.Combine(TestEnvironment.TempDir(), "store-old.db");
+        await using (var conn = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            await conn.OpenAsync();
+            await using var cmd = conn.CreateCommand();
+            cmd.CommandText = string.Format(System.Globalization.CultureInfo.InvariantCulture, SchemaWithoutConsent, StudyStore.HashToken("old-token"));
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        await ConsentMigrated("sqlite:" + path);
+    }
+
+    [PostgresFact]
+    public Task A_postgres_database_of_an_earlier_version_gains_the_consent_column_and_keeps_its_participants() =>
+        PostgresScratch.RunAsync(async (db, conn) =>
+        {
+            await using (var cmd = new Npgsql.NpgsqlCommand(string.Format(System.Globalization.CultureInfo.InvariantCulture, SchemaWithoutConsent, StudyStore.HashToken("old-token")), conn))
+            {
+                await cmd.ExecuteNonQueryAsync();
+            }
+
+            await ConsentMigrated(db);
+        });
+
+    /// <summary>Opens (twice: the migration runs once) and checks the old participant and a new one.</summary>
+    private static async Task ConsentMigrated(string db)
+    {
+        for (var open = 0; open < 2; open++)
+        {
+            await using var store = await StudyStore.OpenAsync(db);
+            var old = (await store.LoadAsync("old-token", CancellationToken.None))!.Value;
+            Assert.Equal(("Pold", "old-pid", (DateTimeOffset?)null, 6), (old.Participant.Id, old.Participant.ProlificPid, old.Participant.ConsentedAt, Assert.Single(old.Ratings).Rating));
+            if (open == 0)
+            {
+                var created = await store.CreateParticipantAsync(OneCondition(5), "new-token", new PlatformIds("new-pid", null, null), At, CancellationToken.None);
+                await store.AddRatingAsync(created!.Id, new RatingRecord(1, "riddles", "riddle-2", 3, At), completes: false, CancellationToken.None);
+            }
+
+            Assert.Equal(At, (await store.LoadAsync("new-token", CancellationToken.None))!.Value.Participant.ConsentedAt);
+            var rows = await store.ExportAsync(CancellationToken.None);
+            Assert.Equal([("old-pid", (DateTimeOffset?)null), ("new-pid", At)], rows.Select(r => (r.ProlificPid, r.ConsentedAt)));
+        }
+    }
+
+    [Fact]
+    public async Task Deleting_a_benchmark_runs_tag_deletes_its_participants_and_nothing_else()
+    {
+        var db = "sqlite:" + Path.Combine(TestEnvironment.TempDir(), "store-tag.db");
+        await using var store = await StudyStore.OpenAsync(db);
+        var config = OneCondition(10);
+        var none = CancellationToken.None;
+        var joined = await Task.WhenAll(((string?[])["attune-bench-run1", "live", "attune-bench-run1", null, "attune-bench-run2"]).Select((tag, i) =>
+            store.CreateParticipantAsync(config, $"tag-{i}", new PlatformIds("pid" + i, tag, null), At, none)));
+        foreach (var p in joined)
+        {
+            await store.AddChoiceAsync(p!.Id, 1, "riddles", none);
+            await store.AddRatingAsync(p.Id, new RatingRecord(1, "riddles", "riddle-1", 5, At), completes: false, none);
+        }
+
+        Assert.Equal(2, await store.DeleteStudyIdAsync("attune-bench-run1"));
+        Assert.Equal(new StoredCounts(3, 3, 3), await StudyStore.CountStoredAsync(db));
+        Assert.Equal(["pid1", "pid3", "pid4"], (await store.ExportAsync(none)).Select(r => r.ProlificPid).Order());
+
+        // The condition counts are read again: the deleted participants' slots are free.
+        var more = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => store.CreateParticipantAsync(config, $"more-{i}", new PlatformIds(null, null, null), null, none)));
+        Assert.Equal(7, more.Count(p => p is not null));
+    }
+
     [Theory]
     [InlineData("Host=127.0.0.1;Username=u", true)]
     [InlineData("Host=localhost;Port=5433;Username=u", true)]
@@ -176,7 +259,7 @@ public class StoreTests
         var config = OneCondition(slots);
         await store.ResetAsync();
         var ids = new PlatformIds(null, null, null);
-        return await Task.WhenAll(Enumerable.Range(0, count).Select(i => store.CreateParticipantAsync(config, $"token-{i}", ids, CancellationToken.None)));
+        return await Task.WhenAll(Enumerable.Range(0, count).Select(i => store.CreateParticipantAsync(config, $"token-{i}", ids, At, CancellationToken.None)));
     }
 
     /// <summary>
@@ -337,7 +420,7 @@ public class StoreTests
         var rated = participants.Skip(10).Take(10).Select((p, i) =>
             store.AddRatingAsync(p.Id, new RatingRecord(1, "a", $"item-{i}", 3, At), completes: true, none)).ToArray();
         var answered = participants.Skip(20).Select(p => store.SaveQuestionnaireAsync(p.Id, "{\"q\":1}", none)).ToArray();
-        var joined = Enumerable.Range(0, 10).Select(i => store.CreateParticipantAsync(config, $"late-{i}", new PlatformIds("pid" + i, null, null), none)).ToArray();
+        var joined = Enumerable.Range(0, 10).Select(i => store.CreateParticipantAsync(config, $"late-{i}", new PlatformIds("pid" + i, null, null), null, none)).ToArray();
         await Task.WhenAll([.. rechosen, .. fresh, .. rated, .. answered, .. joined]);
 
         Assert.All(rechosen, (t, i) => Assert.Equal(i % 2 == 0 ? "a" : "b", t.Result));

@@ -167,9 +167,12 @@ public sealed class ApiParticipant(HttpClient client, string token, string condi
 
     public string Condition { get; } = condition;
 
+    /// <summary>Joins through the JSON API with <paramref name="body"/>'s fields, and <c>"consent": true</c> unless the body sets consent.</summary>
     public static async Task<ApiParticipant> JoinAsync(HttpClient client, object? body = null)
     {
-        using var response = await client.PostAsJsonAsync("/api/participants", body ?? new { });
+        var fields = JsonSerializer.SerializeToNode(body ?? new { })!.AsObject();
+        fields.TryAdd("consent", true);
+        using var response = await client.PostAsJsonAsync("/api/participants", fields);
         Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
         var json = await response.Content.ReadFromJsonAsync<JsonElement>();
         return new ApiParticipant(client, json.GetProperty("token").GetString()!, json.GetProperty("condition").GetString()!);
@@ -194,5 +197,36 @@ public sealed class ApiParticipant(HttpClient client, string token, string condi
         using var response = await PostAsync(new { round, item_id = next.GetProperty("item").GetProperty("id").GetString(), rating });
         Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
         return round;
+    }
+}
+
+/// <summary>PostgreSQL tests on a schema of their own, which neither sees nor disturbs the shared test tables.</summary>
+public static class PostgresScratch
+{
+    /// <summary>
+    /// Runs <paramref name="test"/> with a database spec whose search path is a fresh schema of its
+    /// own (so it neither sees nor disturbs the shared test tables), and a connection to it; drops
+    /// the schema afterwards.
+    /// </summary>
+    public static async Task RunAsync(Func<string, NpgsqlConnection, Task> test)
+    {
+        var schema = "attune_scratch_" + Guid.NewGuid().ToString("N")[..12];
+        var cs = new NpgsqlConnectionStringBuilder(TestEnvironment.PostgresConnectionString) { SearchPath = schema }.ConnectionString;
+        await using var conn = new NpgsqlConnection(StudyStore.PostgresConnectionString(cs));
+        await conn.OpenAsync();
+        await using (var create = new NpgsqlCommand($"CREATE SCHEMA {schema}", conn))
+        {
+            await create.ExecuteNonQueryAsync();
+        }
+
+        try
+        {
+            await test("postgres:" + cs, conn);
+        }
+        finally
+        {
+            await using var drop = new NpgsqlCommand($"DROP SCHEMA {schema} CASCADE", conn);
+            await drop.ExecuteNonQueryAsync();
+        }
     }
 }

@@ -100,15 +100,21 @@ public sealed class StudyCommands : ICommandModule
         var benchConfig = new Option<string>("--config") { Description = "The study's JSON config.", Required = true };
         var benchDb = new Option<string[]>("--db")
         {
-            Description = "Storage to measure; repeat for several (default: a fresh SQLite file in a temporary folder).",
+            Description = "Storage to measure; repeat for several (default: a fresh SQLite file in a temporary folder). "
+                + "Each must be empty (no participant, rating or choice): a database that holds any is refused, unchanged.",
             AllowMultipleArgumentsPerToken = false,
         };
         var concurrency = new Option<string>("--concurrency") { Description = "Concurrent participants, comma-separated.", DefaultValueFactory = _ => "100,500" };
         var seconds = new Option<double>("--seconds") { Description = "Measured seconds per point (each after 2 s unmeasured).", DefaultValueFactory = _ => 5 };
+        var warmupSeconds = new Option<double>("--warmup")
+        {
+            Description = "Unmeasured seconds of the opening pass over every target (JIT and thread-pool warm-up); each measured point also starts with the lesser of this and 2 s unmeasured. 0 skips both: a quick check that the benchmark runs, not numbers to report.",
+            DefaultValueFactory = _ => 5,
+        };
         var rounds = new Option<int>("--rounds") { Description = "Measure every concurrency this many times (plain, study servers, plain again each time) and summarise the ratios: median, lowest, highest.", DefaultValueFactory = _ => 1 };
         var bench = new Command("bench", "Ratings per second and latency of the study server vs a plain ASP.NET endpoint, on loopback. "
             + "Every target first runs once unmeasured (JIT and thread pool warm-up); at each concurrency the plain endpoint is measured before and after the study servers and the ratio is to the mean of the two.")
-        { benchConfig, benchDb, concurrency, seconds, rounds };
+        { benchConfig, benchDb, concurrency, seconds, warmupSeconds, rounds };
         app.SetAction(bench, async (ctx, ct) =>
         {
             var cfg = StudyConfig.Load(ctx.Get(benchConfig)!);
@@ -121,9 +127,19 @@ public sealed class StudyCommands : ICommandModule
             var levels = (ctx.Get(concurrency) ?? "100,500").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(x => int.TryParse(x, out var n) && n > 0 ? n : throw new AttuneInputException($"--concurrency: '{x}' is not a positive integer")).ToList();
             var roundCount = ctx.Get(rounds) is var rc and > 0 and <= 100 ? rc : throw new AttuneInputException("--rounds: expected 1 to 100");
+            var warmup = ctx.Get(warmupSeconds) is var w and >= 0 and <= 600 ? TimeSpan.FromSeconds(w) : throw new AttuneInputException("--warmup: expected 0 to 600 seconds");
+            var pointWarmup = warmup < StudyBenchmark.DefaultWarmup ? warmup : StudyBenchmark.DefaultWarmup;
+            var given = ctx.Get(benchDb) ?? [];
+
+            // Before any work: a database that holds a study's rows is refused, and nothing in it is touched.
+            foreach (var db in given)
+            {
+                await StudyBenchmark.RequireEmptyAsync(db, ct);
+            }
+
             var temp = Path.Combine(Path.GetTempPath(), "attune-study-bench-" + Guid.NewGuid().ToString("N"));
             Directory.CreateDirectory(temp);
-            var dbs = ctx.Get(benchDb) is { Length: > 0 } given ? given : ["sqlite:" + Path.Combine(temp, "bench.db")];
+            var dbs = given.Length > 0 ? given : ["sqlite:" + Path.Combine(temp, "bench.db")];
             var duration = TimeSpan.FromSeconds(Math.Max(0.5, ctx.Get(seconds)));
             var results = new List<object>();
             var ratios = new Dictionary<(int Level, string Target), List<double>>();
@@ -132,11 +148,14 @@ public sealed class StudyCommands : ICommandModule
                 // One unmeasured pass over every target: the first server in a fresh process runs
                 // on unoptimised (tier-0) code and a cold thread pool, which otherwise favours
                 // whichever target is measured later.
-                ctx.Log("warm-up: every target once, unmeasured");
-                await StudyBenchmark.RunPlainAsync(levels[0], TimeSpan.FromSeconds(5), ct, TimeSpan.Zero);
-                foreach (var db in dbs)
+                if (warmup > TimeSpan.Zero)
                 {
-                    await StudyBenchmark.RunStudyAsync(cfg, db, levels[0], TimeSpan.FromSeconds(5), ct, TimeSpan.Zero);
+                    ctx.Log("warm-up: every target once, unmeasured");
+                    await StudyBenchmark.RunPlainAsync(levels[0], warmup, ct, TimeSpan.Zero);
+                    foreach (var db in dbs)
+                    {
+                        await StudyBenchmark.RunStudyAsync(cfg, db, levels[0], warmup, ct, TimeSpan.Zero);
+                    }
                 }
 
                 for (var round = 1; round <= roundCount; round++)
@@ -145,16 +164,16 @@ public sealed class StudyCommands : ICommandModule
                     {
                         var of = roundCount > 1 ? $" (round {round} of {roundCount})" : "";
                         ctx.Log($"plain endpoint, {level} participants{of}");
-                        var before = await StudyBenchmark.RunPlainAsync(level, duration, ct);
+                        var before = await StudyBenchmark.RunPlainAsync(level, duration, ct, pointWarmup);
                         var studies = new List<LoadResult>();
                         foreach (var db in dbs)
                         {
                             ctx.Log($"study server on {db.Split(':')[0]}, {level} participants{of}");
-                            studies.Add(await StudyBenchmark.RunStudyAsync(cfg, db, level, duration, ct));
+                            studies.Add(await StudyBenchmark.RunStudyAsync(cfg, db, level, duration, ct, pointWarmup));
                         }
 
                         ctx.Log($"plain endpoint again, {level} participants{of}");
-                        var after = await StudyBenchmark.RunPlainAsync(level, duration, ct);
+                        var after = await StudyBenchmark.RunPlainAsync(level, duration, ct, pointWarmup);
                         var baseline = (before.RatingsPerSecond + after.RatingsPerSecond) / 2;
                         foreach (var plain in new[] { before with { Target = "plain endpoint (before)" }, after with { Target = "plain endpoint (after)" } })
                         {
