@@ -181,3 +181,147 @@ public sealed class RedTeamTests : IClassFixture<RedTeamTests.SandboxFixture>
         return compilation.WithOptions(compilation.Options.WithAllowUnsafe(true));
     }
 }
+
+/// <summary>
+/// The operating-system layers around the tool host, checked from outside at the process level
+/// (/proc of the host): the environment it was started with, its user, its network namespace.
+/// An independent probe of the platform decides what must be available; in CI (CI=true) as root
+/// on Linux every layer must be, and a missing one fails the test rather than skipping it.
+/// </summary>
+[Collection(ProcessTests.Name)]
+public sealed class SandboxIsolationTests
+{
+    private static bool Ci => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+
+    [Fact]
+    public async Task The_host_does_not_see_the_servers_environment()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // /proc/PID/environ is Linux's
+        }
+
+        Environment.SetEnvironmentVariable("ATTUNE_REDTEAM_SECRET", "sk-redteam-0123456789");
+        try
+        {
+            using var sandbox = new ToolSandbox();
+            await sandbox.WarmUpAsync();
+            var environ = File.ReadAllText($"/proc/{sandbox.HostProcessId}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries);
+            var names = environ.Select(e => e.Split('=', 2)[0]).ToList();
+            Assert.DoesNotContain(environ, e => e.Contains("sk-redteam-0123456789", StringComparison.Ordinal));
+            Assert.DoesNotContain("ATTUNE_REDTEAM_SECRET", names);
+            Assert.DoesNotContain("HOME", names); // set in this process (as in any login), not passed on
+            Assert.All(names, n => Assert.True(n == "PATH" || n.StartsWith("DOTNET_", StringComparison.Ordinal), $"the host got '{n}' from its parent"));
+            Assert.True(sandbox.Isolation.EmptyEnvironment);
+            var ok = await sandbox.RunSourceAsync("public static class S { public static int Run(int n) => n + 1; }", new JsonObject { ["n"] = 41 });
+            Assert.True(ok.Ok, ok.Error);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("ATTUNE_REDTEAM_SECRET", null);
+        }
+    }
+
+    [Fact]
+    public async Task The_host_runs_as_an_unprivileged_user_when_the_server_is_root()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        using var sandbox = new ToolSandbox();
+        await sandbox.WarmUpAsync();
+        var self = Ids("self");
+        var host = Ids(sandbox.HostProcessId!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (self.Uid != 0)
+        {
+            Assert.Equal(self.Uid, host.Uid); // not root: nothing to drop, and no way to switch
+            Assert.False(sandbox.Isolation.UnprivilegedUser);
+            return;
+        }
+
+        var platform = Probe("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", "setpriv", "--version");
+        Assert.True(platform || !Ci, "CI runs as root on Linux: setpriv must be able to drop to uid 65534 there");
+        if (!platform)
+        {
+            Assert.False(sandbox.Isolation.UnprivilegedUser);
+            Assert.NotEmpty(sandbox.Isolation.Unavailable);
+            return;
+        }
+
+        Assert.True(sandbox.Isolation.UnprivilegedUser, string.Join("; ", sandbox.Isolation.Unavailable));
+        Assert.All(host.Uids, u => Assert.NotEqual(0, u));
+        Assert.All(host.Gids, g => Assert.NotEqual(0, g));
+        Assert.DoesNotContain(0, host.Groups);
+        Assert.Equal("0000000000000000", host.CapEff);
+        var ok = await sandbox.RunSourceAsync("public static class S { public static int Run(int n) => n * 2; }", new JsonObject { ["n"] = 21 });
+        Assert.True(ok.Ok, ok.Error);
+        Assert.Equal(42, ok.Result!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task The_host_has_its_own_network_namespace_where_the_platform_allows_it()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        using var sandbox = new ToolSandbox();
+        await sandbox.WarmUpAsync();
+        var root = Ids("self").Uid == 0;
+        var platform = root ? Probe("unshare", "--net", "--", "unshare", "--version") : Probe("unshare", "--user", "--net", "--", "unshare", "--version");
+        Assert.True(platform || !(Ci && root), "CI runs as root on Linux: unshare --net must work there");
+        if (!platform)
+        {
+            Assert.False(sandbox.Isolation.NetworkNamespace);
+            Assert.NotEmpty(sandbox.Isolation.Unavailable);
+            return;
+        }
+
+        Assert.True(sandbox.Isolation.NetworkNamespace, string.Join("; ", sandbox.Isolation.Unavailable));
+        var mine = new FileInfo("/proc/self/ns/net").LinkTarget;
+        var its = new FileInfo($"/proc/{sandbox.HostProcessId}/ns/net").LinkTarget;
+        Assert.StartsWith("net:[", mine, StringComparison.Ordinal);
+        Assert.StartsWith("net:[", its, StringComparison.Ordinal);
+        Assert.NotEqual(mine, its);
+        var ok = await sandbox.RunSourceAsync("public static class S { public static int Run(int n) => n - 1; }", new JsonObject { ["n"] = 43 });
+        Assert.True(ok.Ok, ok.Error);
+    }
+
+    private sealed record ProcIds(int[] Uids, int[] Gids, int[] Groups, string CapEff)
+    {
+        public int Uid => Uids[0];
+    }
+
+    private static ProcIds Ids(string pid)
+    {
+        var lines = File.ReadAllLines($"/proc/{pid}/status");
+        int[] Field(string name) => [.. lines.Single(l => l.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..]
+            .Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries).Select(x => int.Parse(x, System.Globalization.CultureInfo.InvariantCulture))];
+        return new ProcIds(Field("Uid"), Field("Gid"), Field("Groups"), lines.Single(l => l.StartsWith("CapEff:", StringComparison.Ordinal))[7..].Trim());
+    }
+
+    /// <summary>Whether a util-linux tool runs with these arguments here (exit code 0), found on PATH independently of the sandbox.</summary>
+    private static bool Probe(string tool, params string[] args)
+    {
+        var path = (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':').Select(d => Path.Combine(d, tool)).FirstOrDefault(File.Exists);
+        if (path is null)
+        {
+            return false;
+        }
+
+        var start = new System.Diagnostics.ProcessStartInfo(path) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var p = System.Diagnostics.Process.Start(start)!;
+        p.StandardOutput.ReadToEnd();
+        p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return p.ExitCode == 0;
+    }
+}
