@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Attune.Agents.Box;
 using Attune.Agents.Game24;
+using Attune.Agents.Sandbox;
 using Attune.Cli;
 using static Attune.Cli.Tests.CliHarness;
 
@@ -105,6 +106,11 @@ public sealed class AgentCommandTests
         var doc = JsonNode.Parse(stdout)!;
         Assert.Equal(7, doc["examples"]!.GetValue<int>());
         Assert.Equal(0, doc["failed"]!.GetValue<int>());
+        var sandbox = doc["sandbox"]!;
+        Assert.True(sandbox["emptyEnvironment"]!.GetValue<bool>());
+        Assert.Equal(SandboxIsolation.Current.Summary, sandbox["summary"]!.GetValue<string>());
+        Assert.Equal(SandboxIsolation.Current.NetworkNamespace, sandbox["networkNamespace"]!.GetValue<bool>());
+        Assert.Equal(SandboxIsolation.Current.UnprivilegedUser, sandbox["unprivilegedUser"]!.GetValue<bool>());
 
         var dir = Paths.TempDir();
         CopyDirectory(Paths.ExampleBox, dir);
@@ -114,6 +120,7 @@ public sealed class AgentCommandTests
         Assert.Equal(1, code);
         Assert.Contains("FAIL evaluate_expression", stdout, StringComparison.Ordinal);
         Assert.Contains("6 of 7 examples reproduced", stdout, StringComparison.Ordinal);
+        Assert.Contains("tool sandbox: empty environment;", stdout, StringComparison.Ordinal);
     }
 
     [Fact]

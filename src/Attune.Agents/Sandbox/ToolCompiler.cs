@@ -46,10 +46,19 @@ public static class ToolCompiler
             .Select(f => (MetadataReference)MetadataReference.CreateFromFile(f))];
     });
 
+    /// <summary>How the message of a <see cref="ToolRejectedException"/> for allow-list violations begins.</summary>
+    public const string RefusedByAllowList = "tool source refused by the allow-list";
+
     private static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest);
 
     /// <summary>The SHA-256 (hex) of a source: the cache key and the tool host's assembly key.</summary>
     public static string KeyOf(string source) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(source)));
+
+    /// <summary>The compilation of one tool source against the framework's assemblies, before any check (unsafe code not allowed).</summary>
+    internal static CSharpCompilation CreateCompilation(string source, string assemblyName = "tool") =>
+        CSharpCompilation.Create(assemblyName, [CSharpSyntaxTree.ParseText(source, ParseOptions)], References.Value,
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, optimizationLevel: OptimizationLevel.Release, allowUnsafe: false,
+                nullableContextOptions: NullableContextOptions.Disable, concurrentBuild: false, deterministic: true));
 
     /// <summary>Checks and compiles <paramref name="source"/>; throws <see cref="ToolRejectedException"/> when refused.</summary>
     public static CompiledTool Compile(string source)
@@ -66,17 +75,15 @@ public static class ToolCompiler
             throw new ToolRejectedException("tool source refused", ["source longer than 100000 characters"]);
         }
 
-        var tree = CSharpSyntaxTree.ParseText(source, ParseOptions);
-        var compilation = CSharpCompilation.Create("tool_" + key[..16], [tree], References.Value,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, optimizationLevel: OptimizationLevel.Release, allowUnsafe: false,
-                nullableContextOptions: NullableContextOptions.Disable, concurrentBuild: false, deterministic: true));
+        var compilation = CreateCompilation(source, "tool_" + key[..16]);
+        var tree = compilation.SyntaxTrees[0];
         var errors = compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error)
             .Select(d => $"line {d.Location.GetLineSpan().StartLinePosition.Line + 1}: {d.Id} {d.GetMessage(System.Globalization.CultureInfo.InvariantCulture)}")
             .Take(10).ToList();
         var violations = SourceGuard.Check(compilation);
         if (violations.Count > 0)
         {
-            throw new ToolRejectedException("tool source refused by the allow-list", [.. violations.Select(v => v.ToString())]);
+            throw new ToolRejectedException(RefusedByAllowList, [.. violations.Select(v => v.ToString())]);
         }
 
         if (errors.Count > 0)

@@ -34,6 +34,12 @@ public sealed class ToolSandbox : IToolRunner, IDisposable
 
     public SandboxLimits Limits => _limits;
 
+    /// <summary>The operating-system layers around the host (the same for every sandbox of this process).</summary>
+    public SandboxIsolation Isolation => SandboxIsolation.Current;
+
+    /// <summary>The running host's process id (null before the first start and after a kill, until the next call starts one).</summary>
+    public int? HostProcessId => _host is { } h && !h.Process.HasExited ? h.Process.Id : null;
+
     /// <summary>How many hosts were started (1 + replacements).</summary>
     public int HostsStarted { get; private set; }
 
@@ -281,29 +287,18 @@ public sealed class ToolSandbox : IToolRunner, IDisposable
 
     private async Task<Host> StartAsync(CancellationToken ct)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "Attune.Agents.ToolHost.dll");
-        if (!File.Exists(dll))
-        {
-            dll = Path.Combine(Path.GetDirectoryName(typeof(ToolSandbox).Assembly.Location)!, "Attune.Agents.ToolHost.dll");
-        }
-
-        var start = new ProcessStartInfo(DotnetHost.Path)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = new UTF8Encoding(false),
-            WorkingDirectory = Path.GetTempPath(),
-        };
-        start.ArgumentList.Add(dll);
-        start.Environment["DOTNET_GCHeapHardLimit"] = "0x" + _limits.HeapBytes.ToString("X", System.Globalization.CultureInfo.InvariantCulture);
-        start.Environment["DOTNET_gcServer"] = "0";
-        start.Environment["DOTNET_TieredPGO"] = "0";
-        start.Environment["DOTNET_DbgEnableMiniDump"] = "0";
-        start.Environment["DOTNET_EnableCrashReport"] = "0";
+        var start = HostLauncher.StartInfo(_limits);
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the tool host");
-        process.ErrorDataReceived += (_, _) => { };
+        // The host itself writes nothing on stderr; what comes there before it is ready (from the .NET host or the
+        // isolation wrappers) says why it did not start.
+        var early = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { Length: > 0 } line && early.Count < 5)
+            {
+                early.Enqueue(line);
+            }
+        };
         process.BeginErrorReadLine();
         HostsStarted++;
         var host = new Host(process);
@@ -313,7 +308,8 @@ public sealed class ToolSandbox : IToolRunner, IDisposable
         if (!started)
         {
             host.Dispose();
-            throw new InvalidOperationException($"the tool host ({dll}) did not start");
+            var said = early.IsEmpty ? "" : ": " + string.Join(" | ", early);
+            throw new InvalidOperationException($"the tool host ({HostLauncher.Plan.HostDll}; {Isolation.Summary}) did not start{said}");
         }
 
         return host;

@@ -28,7 +28,7 @@ public sealed partial class AgentCommands : ICommandModule
     private static Command CheckCommand(CliApp app)
     {
         var box = new Option<string>("--box") { Description = "The MCP box folder (box.json + tools/).", Required = true };
-        var command = new Command("check", "Serve the box in process and call every tool with each of its manifest examples through an MCP client; exit 1 when any output differs.") { box };
+        var command = new Command("check", "Serve the box in process and call every tool with each of its manifest examples through an MCP client; exit 1 when any output differs. Also says which isolation layers the tool sandbox has here.") { box };
         app.SetAction(command, async (ctx, ct) =>
         {
             var loaded = McpBox.Load(ctx.Get(box)!);
@@ -54,13 +54,20 @@ public sealed partial class AgentCommands : ICommandModule
                 }
             }
 
+            var isolation = sandbox.Isolation;
             if (ctx.Json)
             {
-                ctx.WriteJson(new { box = loaded.Manifest.Name, tools = loaded.Tools.Count, examples = results.Count, failed, results });
+                var layers = new
+                {
+                    summary = isolation.Summary, emptyEnvironment = isolation.EmptyEnvironment, networkNamespace = isolation.NetworkNamespace,
+                    unprivilegedUser = isolation.UnprivilegedUser, serverIsRoot = isolation.ServerIsRoot, hostUserId = isolation.HostUserId, unavailable = isolation.Unavailable,
+                };
+                ctx.WriteJson(new { box = loaded.Manifest.Name, tools = loaded.Tools.Count, examples = results.Count, failed, results, sandbox = layers });
             }
             else
             {
                 ctx.Out.WriteLine($"{results.Count - failed} of {results.Count} examples reproduced ({loaded.Tools.Count} tools)");
+                ctx.Out.WriteLine($"tool sandbox: {isolation.Summary}");
             }
 
             return failed == 0 ? CliApp.Success : CliApp.InternalFailure;
@@ -97,7 +104,7 @@ public sealed partial class AgentCommands : ICommandModule
                 using var logs = LoggerFactory.Create(b => b
                     .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
                     .SetMinimumLevel(ctx.Verbose ? LogLevel.Information : LogLevel.Warning));
-                ctx.Log($"serving MCP box '{loaded.Manifest.Name}' ({loaded.Tools.Count} tools) on stdio");
+                ctx.Log($"serving MCP box '{loaded.Manifest.Name}' ({loaded.Tools.Count} tools) on stdio; tool sandbox: {SandboxIsolation.Current.Summary}");
                 await BoxServer.RunStdioAsync(loaded, sandbox, logs, ct);
             }
             else
