@@ -165,6 +165,31 @@ public sealed class AgentCommandTests
     }
 
     [Fact]
+    public void Product_code_finds_the_game24_data_in_the_cache_only()
+    {
+        // Not in a checkout's ../shared/data and not read straight from a mirror: 'attune data pull
+        // gameof24' puts it in the cache, and that is the one place product code looks.
+        var cache = Paths.TempDir();
+        var saved = (Environment.GetEnvironmentVariable("ATTUNE_CACHE"), Environment.GetEnvironmentVariable("ATTUNE_DATA_MIRROR"));
+        try
+        {
+            Environment.SetEnvironmentVariable("ATTUNE_CACHE", cache);
+            Environment.SetEnvironmentVariable("ATTUNE_DATA_MIRROR", Path.Combine(Paths.Repo, "..", "shared", "data"));
+            Assert.Null(Game24Data.Find());
+
+            var cached = Path.Combine(cache, "gameof24", "data.json");
+            Directory.CreateDirectory(Path.GetDirectoryName(cached)!);
+            File.WriteAllText(cached, "[]");
+            Assert.Equal(cached, Game24Data.Find());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("ATTUNE_CACHE", saved.Item1);
+            Environment.SetEnvironmentVariable("ATTUNE_DATA_MIRROR", saved.Item2);
+        }
+    }
+
+    [Fact]
     public async Task A_replay_of_a_real_models_log_is_measured()
     {
         // The same exchanges with the stand-in's mark removed read as a model's: the claims get verdicts.
