@@ -55,12 +55,26 @@ public sealed class CausalLM : nn.Module
     public Tensor Head(Tensor hidden) => lm_head.forward(hidden);
 
     /// <summary>The final hidden states [B, T, E] (before the output head).</summary>
-    public Tensor Hidden(Tensor ids, Tensor? attentionMask = null, Tensor? positions = null, KvCache? cache = null)
+    public Tensor Hidden(Tensor ids, Tensor? attentionMask = null, Tensor? positions = null, KvCache? cache = null) =>
+        HiddenOf(ids, null, attentionMask, positions, cache);
+
+    /// <summary>The token embeddings [B, T, E] of ids [B, T] (differentiable; no copy of the table).</summary>
+    public Tensor Embed(Tensor ids) => model.Embeddings.forward(ids);
+
+    /// <summary>
+    /// The final hidden states [B, T, E] for input embeddings [B, T, E] instead of ids: token
+    /// embeddings (<see cref="Embed"/>) with soft tokens spliced in, as personalised models do.
+    /// </summary>
+    public Tensor HiddenFromEmbeddings(Tensor embeddings, Tensor? attentionMask = null, Tensor? positions = null, KvCache? cache = null) =>
+        HiddenOf(null, embeddings, attentionMask, positions, cache);
+
+    private Tensor HiddenOf(Tensor? ids, Tensor? embeddings, Tensor? attentionMask, Tensor? positions, KvCache? cache)
     {
         using var scope = NewDisposeScope();
-        long b = ids.shape[0], t = ids.shape[1];
+        var shape = (ids ?? embeddings!).shape;
+        long b = shape[0], t = shape[1];
         var past = cache?.Length ?? 0;
-        var device = ids.device;
+        var device = (ids ?? embeddings!).device;
         if (positions is null)
         {
             positions = attentionMask is null
@@ -68,9 +82,11 @@ public sealed class CausalLM : nn.Module
                 : (attentionMask.to_type(ScalarType.Int64).cumsum(1) - 1).clamp_min(0)[.., TensorIndex.Slice(past, past + t)];
         }
 
-        var (cos, sin) = _rope.Tables(positions, device, ScalarType.Float32);
+        // Float32 tables, or float64 for a model held in float64 (gradient checks).
+        var ropeType = model.Embeddings.weight!.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        var (cos, sin) = _rope.Tables(positions, device, ropeType);
         var mask = attentionMask is null && past == 0 ? null : BuildMask(b, t, past, attentionMask, device);
-        return model.Forward(ids, cos, sin, mask, cache).MoveToOuterDisposeScope();
+        return (ids is not null ? model.Forward(ids, cos, sin, mask, cache) : model.ForwardEmbedded(embeddings!, cos, sin, mask, cache)).MoveToOuterDisposeScope();
     }
 
     /// <summary>[B, 1, T, S] booleans: query i (at absolute position past + i) may see key j when j &lt;= past + i and j is not padding.</summary>

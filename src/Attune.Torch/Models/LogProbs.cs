@@ -28,7 +28,15 @@ public sealed record ResponseLogProbs(Tensor Sum, Tensor Tokens, Tensor Mask) : 
 public static class LogProbs
 {
     /// <summary>Response log-probs of every pair, differentiable when gradients are on.</summary>
-    public static ResponseLogProbs Response(CausalLM model, IReadOnlyList<SequencePair> pairs, int padId = 0)
+    public static ResponseLogProbs Response(CausalLM model, IReadOnlyList<SequencePair> pairs, int padId = 0) =>
+        Response(model, pairs, softTokens: null, softTokensAt: 0, padId);
+
+    /// <summary>
+    /// Response log-probs with soft tokens spliced into every sequence: row i reads
+    /// <c>prompt[..at], softTokens[i], prompt[at..], response</c> (<paramref name="softTokensAt"/> = 1
+    /// places them after a leading BOS). <paramref name="softTokens"/> is [N, P, E] (P may be 0) or null.
+    /// </summary>
+    public static ResponseLogProbs Response(CausalLM model, IReadOnlyList<SequencePair> pairs, Tensor? softTokens, int softTokensAt, int padId = 0)
     {
         ArgumentOutOfRangeException.ThrowIfZero(pairs.Count);
         using var scope = NewDisposeScope();
@@ -39,6 +47,12 @@ public static class LogProbs
         if (pairs.Any(p => p.Prompt.Length == 0))
         {
             throw new ArgumentException("every prompt needs at least one token: the first response token is predicted from it");
+        }
+
+        var soft = softTokens is null ? 0 : (int)softTokens.shape[1];
+        if (softTokens is not null && (softTokens.dim() != 3 || softTokens.shape[0] != n || softTokensAt < 0 || pairs.Any(p => p.Prompt.Length < softTokensAt)))
+        {
+            throw new ArgumentException($"soft tokens must be [{n}, P, E] and go at most after the prompt's first {softTokensAt} token(s) of every prompt");
         }
 
         var ids = new long[n * longest];
@@ -58,14 +72,26 @@ public static class LogProbs
             {
                 ids[(i * longest) + prompt.Length + j] = response[j];
                 targets[(i * maxResponse) + j] = response[j];
-                rows[(i * maxResponse) + j] = prompt.Length + j - 1;
+                rows[(i * maxResponse) + j] = soft + prompt.Length + j - 1;
                 mask[(i * maxResponse) + j] = 1;
             }
         }
 
         var device = model.Device;
         var input = tensor(ids, [n, longest], device: device);
-        var hidden = model.Hidden(input);                                                    // [N, L, E]
+        Tensor hidden;
+        if (soft == 0)
+        {
+            hidden = model.Hidden(input);                                                    // [N, L, E]
+        }
+        else
+        {
+            // [prompt[..at] | soft tokens | the rest]: the soft tokens take positions at..at+P-1.
+            var embedded = model.Embed(input);                                               // [N, L, E]
+            var spliced = cat([embedded[.., ..softTokensAt], softTokens!.to_type(embedded.dtype), embedded[.., softTokensAt..]], 1);
+            hidden = model.HiddenFromEmbeddings(spliced);                                    // [N, L + P, E]
+        }
+
         var positions = tensor(rows, [n, maxResponse], device: device);
         // Only the rows that predict a response token go through the output head: the prompt's
         // logits are never needed, and the head is the largest GEMM of a small model.

@@ -28,7 +28,9 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var input = x.to_type(ScalarType.Float32);
+        // Float32 as in Hugging Face's norm (half-precision inputs are upcast); float64 stays float64,
+        // so that a model held in float64 (gradient checks) is float64 throughout.
+        var input = x.dtype == ScalarType.Float64 ? x : x.to_type(ScalarType.Float32);
         var variance = input.pow(2).mean([-1], keepdim: true);
         var normed = input * rsqrt(variance + _eps);
         return (weight * normed.to_type(x.dtype)).MoveToOuterDisposeScope();
@@ -294,7 +296,13 @@ public sealed class DecoderStack : nn.Module
     public Tensor Forward(Tensor ids, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache)
     {
         using var scope = NewDisposeScope();
-        var x = embed_tokens.forward(ids);
+        return ForwardEmbedded(embed_tokens.forward(ids), cos, sin, mask, cache).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The stack over input embeddings [B, T, E] (token embeddings, possibly with soft tokens spliced in).</summary>
+    public Tensor ForwardEmbedded(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache)
+    {
+        using var scope = NewDisposeScope();
         for (var i = 0; i < layers.Count; i++)
         {
             x = layers[i].Forward(x, cos, sin, mask, cache, i);
