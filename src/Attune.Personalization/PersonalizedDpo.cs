@@ -41,13 +41,16 @@ public sealed record PersonalizedDpoOptions
 /// <param name="Personal">The per-pair outputs with each known user's soft tokens (pairs of known users only; null when there are none or the model has no user tokens).</param>
 /// <param name="Generic">The per-pair outputs with the generic user, for every pair.</param>
 /// <param name="KnownRows">The batch positions of <paramref name="Personal"/>'s rows.</param>
-public sealed record PersonalizedDpoOutput(Tensor Loss, LossOutput? Personal, LossOutput Generic, IReadOnlyList<int> KnownRows) : IDisposable
+/// <param name="Readings">Per pair, its user's reading: the personalised outputs for known users, the generic ones for the others [N].</param>
+/// <param name="ReadingLogProbs">The policy's log-probs of those readings, with the reference's (for metrics).</param>
+public sealed record PersonalizedDpoOutput(Tensor Loss, LossOutput? Personal, LossOutput Generic, IReadOnlyList<int> KnownRows, LossOutput Readings, PreferenceLogProbs ReadingLogProbs) : IDisposable
 {
     public void Dispose()
     {
         Loss.Dispose();
         Personal?.Dispose();
         Generic.Dispose();
+        Readings.Dispose();
     }
 }
 
@@ -125,7 +128,20 @@ public static class PersonalizedDpo
             loss = (options.Alpha * personal.Loss.mean()) + ((1 - options.Alpha) * generic.Loss.mean());
         }
 
-        var result = new PersonalizedDpoOutput(loss.MoveToOuterDisposeScope(), personal, generic, known);
+        // Each pair's own reading: row n + j for the j-th known pair, else its generic row i.
+        var pick = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
+        for (var j = 0; j < k; j++)
+        {
+            pick[known[j]] = n + j;
+        }
+
+        var index = tensor(pick, device: policy.Device);
+        Tensor Pick(Tensor g, Tensor? p) => (p is null ? g : cat([g, p], 0)).index_select(0, index).MoveToOuterDisposeScope();
+        var readings = new LossOutput(Pick(generic.Loss, personal?.Loss), Pick(generic.Margin, personal?.Margin),
+            Pick(generic.ChosenReward, personal?.ChosenReward), Pick(generic.RejectedReward, personal?.RejectedReward));
+        var readingLogProbs = new PreferenceLogProbs(policyChosen.index_select(0, index).MoveToOuterDisposeScope(), policyRejected.index_select(0, index).MoveToOuterDisposeScope(),
+            referenceChosen, referenceRejected, lengths[..n].MoveToOuterDisposeScope(), lengths[m..(m + n)].MoveToOuterDisposeScope());
+        var result = new PersonalizedDpoOutput(loss.MoveToOuterDisposeScope(), personal, generic, known, readings, readingLogProbs);
         foreach (var t in new[] { generic.Loss, generic.Margin, generic.ChosenReward, generic.RejectedReward })
         {
             t.MoveToOuterDisposeScope();

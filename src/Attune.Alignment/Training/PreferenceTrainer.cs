@@ -103,6 +103,17 @@ public sealed record PreferenceTrainerOptions
     public bool Resume { get; init; }
 }
 
+/// <summary>
+/// What a step optimises when it is not the plain margin loss of the policy (personalised DPO plugs in
+/// here): the loss of the batch <paramref name="batch"/> (indices into the training pairs, or into the
+/// evaluation pairs when <paramref name="eval"/>), given the reference's log-probs of those pairs [n]
+/// (null for reference-free losses).
+/// </summary>
+public delegate PreferenceObjectiveOutput PreferenceObjective(int[] batch, bool eval, Tensor? referenceChosen, Tensor? referenceRejected);
+
+/// <summary>A batch's loss (a scalar, differentiable) and the per-pair outputs and log-probs the metrics read.</summary>
+public sealed record PreferenceObjectiveOutput(Tensor Loss, LossOutput Pairs, PreferenceLogProbs X);
+
 /// <summary>One step's measurements, as written to <c>metrics.jsonl</c> (means over the batch).</summary>
 public sealed record PreferenceStep(
     long Step, int Epoch, double Loss, double Margin, double ChosenLogp, double RejectedLogp, double ChosenReward, double RejectedReward,
@@ -185,7 +196,17 @@ public sealed class PreferenceTrainer
 
     public JsonObject? RunConfig { get; init; }
 
+    /// <summary>Writes extra files into each checkpoint and the final folder (e.g. a user model).</summary>
     public Action<string>? WriteExtras { get; init; }
+
+    /// <summary>Reads what <see cref="WriteExtras"/> wrote back from a checkpoint when resuming.</summary>
+    public Action<string>? RestoreExtras { get; init; }
+
+    /// <summary>The batch loss, when it is not the margin loss of the policy alone (see <see cref="PreferenceObjective"/>).</summary>
+    public PreferenceObjective? Objective { get; init; }
+
+    /// <summary>Parameters trained beside the policy's (e.g. a user model), by unique names.</summary>
+    public IReadOnlyList<(string Name, Parameter Parameter)> ExtraParameters { get; init; } = [];
 
     public int StepsPerEpoch => (_train.Count + _o.BatchSize - 1) / _o.BatchSize;
 
@@ -220,7 +241,7 @@ public sealed class PreferenceTrainer
         }
 
         // Each tensor once: TorchSharp lists a tied output head under both names, and updating both would step it twice.
-        var trainable = _policy.UniqueNamedParameters().Where(p => p.Parameter.requires_grad).ToList();
+        var trainable = _policy.UniqueNamedParameters().Where(p => p.Parameter.requires_grad).Concat(ExtraParameters).ToList();
         if (trainable.Count == 0)
         {
             throw new InvalidOperationException("the policy has no trainable parameters");
@@ -260,6 +281,7 @@ public sealed class PreferenceTrainer
                     $"this run has seed {_o.Seed}, {StepsPerEpoch} batches an epoch and {TotalSteps} steps: resuming would not continue the same run", latest);
             }
 
+            RestoreExtras?.Invoke(latest);
             start = state.Step;
             Checkpoints.TruncateStepLog(metricsPath, start);
             Checkpoints.TruncateStepLog(probePath, start);
@@ -305,9 +327,8 @@ public sealed class PreferenceTrainer
             using (var scope = NewDisposeScope())
             {
                 torch.manual_seed(Seeds.Derive(_o.Seed, step));
-                var (x, _) = Forward(batch, _refChosen, _refRejected, _train);
-                using var output = MarginLoss.Compute(_loss, x, _o.LossOptions);
-                var lossTensor = output.Loss.mean();
+                var (x, output, lossTensor) = Objectives(batch, eval: false, _refChosen, _refRejected, _train);
+                using var __ = output;
                 gradNorm = Update(lossTensor, x, trainable, optimizer, lr);
                 loss = lossTensor.item<float>();
                 margin = output.Margin.mean().item<float>();
@@ -387,6 +408,37 @@ public sealed class PreferenceTrainer
 
         _progress.WriteLine(cancelled ? $"stopped at step {step}/{TotalSteps}; checkpoint {checkpoint}; resume with --resume" : $"done: {step} steps; weights in {final}");
         return new PreferenceTrainResult(step, TotalSteps, cancelled, start, last, initialEval, finalEval, history, probes, checkpoint, final, referenceFromCache, referenceSeconds, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>The batch's log-probs, per-pair outputs and loss: the margin loss of the policy, or <see cref="Objective"/>.</summary>
+    private (PreferenceLogProbs X, LossOutput Output, Tensor Loss) Objectives(int[] batch, bool eval, double[]? refChosen, double[]? refRejected, IReadOnlyList<PreferenceTokens> data)
+    {
+        if (Objective is null)
+        {
+            var (x, _) = Forward(batch, refChosen, refRejected, data);
+            var output = MarginLoss.Compute(_loss, x, _o.LossOptions);
+            return (x, output, output.Loss.mean());
+        }
+
+        Tensor? rw = null, rl = null;
+        if (MarginLoss.NeedsReference(_loss))
+        {
+            if (refChosen is not null && refRejected is not null)
+            {
+                rw = tensor(batch.Select(i => (float)refChosen[i]).ToArray(), device: _policy.Device);
+                rl = tensor(batch.Select(i => (float)refRejected[i]).ToArray(), device: _policy.Device);
+            }
+            else
+            {
+                using var noGrad = no_grad();
+                using var chosen = LogProbs.Response(_reference!, [.. batch.Select(i => new SequencePair(data[i].Prompt, data[i].Chosen))], _padId);
+                using var rejected = LogProbs.Response(_reference!, [.. batch.Select(i => new SequencePair(data[i].Prompt, data[i].Rejected))], _padId);
+                (rw, rl) = (chosen.Sum.detach(), rejected.Sum.detach());
+            }
+        }
+
+        var result = Objective(batch, eval, rw, rl);
+        return (result.X, result.Pairs, result.Loss);
     }
 
     /// <summary>Policy log-probs of the batch (one forward over chosen and rejected sequences) and the reference's (cached or computed).</summary>
@@ -500,8 +552,8 @@ public sealed class PreferenceTrainer
             foreach (var chunk in Enumerable.Range(0, data.Count).OrderBy(i => data[i].Length).Chunk(_o.BatchSize))
             {
                 using var scope = NewDisposeScope();
-                var (x, _) = Forward(chunk, _evalRefChosen, _evalRefRejected, data);
-                using var output = MarginLoss.Compute(_loss, x, _o.LossOptions);
+                var (x, output, _) = Objectives(chunk, eval: true, _evalRefChosen, _evalRefRejected, data);
+                using var __ = output;
                 loss += output.Loss.sum().item<float>();
                 margin += output.Margin.sum().item<float>();
                 correct += output.Margin.gt(0).sum().item<long>();
