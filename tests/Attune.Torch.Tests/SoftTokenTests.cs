@@ -39,6 +39,21 @@ public class SoftTokenTests
     }
 
     [Fact]
+    public void Generation_with_soft_tokens_equal_to_token_embeddings_is_generation_from_those_tokens()
+    {
+        using var model = ModelFolder.Initialize(BuiltInModels.Create("llama", "tiny", Tokenizer.VocabSize), 13);
+        var inserted = Tokenizer.Encode("hg");
+        int[][] prompts = [Tokenizer.Encode("ab:"), Tokenizer.Encode("bcda:")];  // different lengths: left padding
+        var options = new GenerationOptions { MaxNewTokens = 6, Greedy = true };
+        var expected = Generation.Generate(model, [.. prompts.Select(p => (int[])[.. p[..1], .. inserted, .. p[1..]])], options);
+        using var ids = tensor(inserted.Select(i => (long)i).ToArray()).unsqueeze(0).expand(2, -1);
+        using var soft = model.Embed(ids).detach();
+        var got = Generation.Generate(model, prompts, options, new SoftPrefix(soft, 1));
+        Assert.Equal(expected.Select(g => g.NewIds), got.Select(g => g.NewIds));
+        Assert.Throws<ArgumentException>(() => Generation.Generate(model, prompts, options with { UseCache = false }, new SoftPrefix(soft, 1)));
+    }
+
+    [Fact]
     public void Hidden_from_embeddings_of_ids_is_hidden_of_the_ids()
     {
         using var model = ModelFolder.Initialize(BuiltInModels.Create("llama", "tiny", Tokenizer.VocabSize), 3);

@@ -38,9 +38,20 @@ public sealed record GenerationOptions
 public sealed record Generated(int[] NewIds, string StopReason);
 
 /// <summary>Autoregressive generation for a batch of prompts (left-padded), with a KV cache.</summary>
+/// <summary>Soft tokens [N, P, E] to splice into each prompt after its first <paramref name="At"/> tokens (a personalised model's user tokens).</summary>
+public sealed record SoftPrefix(Tensor Tokens, int At);
+
 public static class Generation
 {
-    public static IReadOnlyList<Generated> Generate(CausalLM model, IReadOnlyList<int[]> prompts, GenerationOptions options, Func<int[], string>? decode = null, CancellationToken cancellationToken = default)
+    public static IReadOnlyList<Generated> Generate(CausalLM model, IReadOnlyList<int[]> prompts, GenerationOptions options, Func<int[], string>? decode = null, CancellationToken cancellationToken = default) =>
+        Generate(model, prompts, options, null, decode, cancellationToken);
+
+    /// <summary>
+    /// Generates a continuation of every prompt; with <paramref name="prefix"/>, each prompt reads
+    /// <c>prompt[..At], soft tokens, prompt[At..]</c> (the KV cache carries them after the first step).
+    /// </summary>
+    public static IReadOnlyList<Generated> Generate(CausalLM model, IReadOnlyList<int[]> prompts, GenerationOptions options, SoftPrefix? prefix,
+        Func<int[], string>? decode = null, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfZero(prompts.Count);
         if (prompts.Any(p => p.Length == 0))
@@ -73,6 +84,40 @@ public static class Generation
         var padded = prompts.Any(p => p.Length != longest);
         var sequence = tensor(ids, [n, longest], device: device);
         var attention = tensor(mask, [n, longest], device: device);
+        Tensor? prefill = null;
+        if (prefix is { Tokens.shape: [_, > 0, _] })
+        {
+            if (!options.UseCache || prefix.Tokens.shape[0] != n || prompts.Any(p => p.Length < prefix.At))
+            {
+                throw new ArgumentException("soft tokens need the KV cache, one row per prompt, and prompts at least as long as their position");
+            }
+
+            // Left-padded rows of [pad…, prompt[..at], soft tokens, prompt[at..]]: embed, splice per row, stack.
+            var soft = prefix.Tokens.shape[1];
+            using var embedded = model.Embed(sequence);                                           // [N, L, E]
+            var rows = new List<Tensor>(n);
+            var spliced = new long[n * (longest + soft)];
+            for (var i = 0; i < n; i++)
+            {
+                var cut = longest - prompts[i].Length + prefix.At;
+                rows.Add(cat([embedded[i, ..cut], prefix.Tokens[i].to_type(embedded.dtype), embedded[i, cut..]], 0));
+                for (var j = 0; j < longest + soft; j++)
+                {
+                    spliced[(i * (longest + soft)) + j] = j < longest - prompts[i].Length ? 0 : 1;
+                }
+            }
+
+            prefill = stack(rows, 0);                                                            // [N, L + P, E]
+            foreach (var row in rows)
+            {
+                row.Dispose();
+            }
+
+            attention.Dispose();
+            attention = tensor(spliced, [n, longest + soft], device: device);
+            padded = true;
+        }
+
         var generator = new Generator((ulong)options.Seed, device);
         var outputs = Enumerable.Range(0, n).Select(_ => new List<int>()).ToArray();
         var reasons = new string?[n];
@@ -85,7 +130,9 @@ public static class Generation
                 cancellationToken.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
                 var input = cache is null || step is null ? sequence : step;
-                var logits = model.Forward(input, padded ? attention : null, cache: cache)[.., -1];   // [B, V]
+                var logits = (prefill is not null && step is null
+                    ? model.Head(model.HiddenFromEmbeddings(prefill, attention, cache: cache))
+                    : model.Forward(input, padded ? attention : null, cache: cache))[.., -1];        // [B, V]
                 var next = Pick(logits, options, generator);                                          // [B]
                 var chosen = next.data<long>().ToArray();
                 for (var i = 0; i < n; i++)
@@ -119,6 +166,7 @@ public static class Generation
         }
         finally
         {
+            prefill?.Dispose();
             sequence.Dispose();
             attention.Dispose();
             step?.Dispose();
