@@ -45,7 +45,7 @@ public sealed class PersonalizedTrainer
                 var output = PersonalizedDpo.Compute(policy, users, [.. batch.Select(i => data[i])], rw, rl, personal);
                 return new PreferenceObjectiveOutput(output.Loss, output.Readings, output.ReadingLogProbs);
             },
-            WriteExtras = dir => UserModelFiles.Save(dir, users),
+            WriteExtras = dir => UserModelFiles.Save(dir, users, personal.SoftTokensAt),
             RestoreExtras = checkpoint => Restore(checkpoint, users),
         };
     }

@@ -22,13 +22,17 @@ public static class UserModelFiles
         [property: JsonPropertyName("tokens")] int Tokens,
         [property: JsonPropertyName("clusters")] int Clusters,
         [property: JsonPropertyName("hidden_size")] int Hidden,
+        [property: JsonPropertyName("soft_tokens_at")] int SoftTokensAt,
         [property: JsonPropertyName("users")] Dictionary<string, int> Users);
 
     /// <summary>Whether <paramref name="directory"/> holds a user model.</summary>
     public static bool Exists(string directory) => File.Exists(Path.Combine(directory, TableFile));
 
-    /// <summary>Writes both files (atomically) into <paramref name="directory"/>.</summary>
-    public static void Save(string directory, UserModel users)
+    /// <summary>
+    /// Writes both files (atomically) into <paramref name="directory"/>; <paramref name="softTokensAt"/>
+    /// records where training placed the soft tokens (after that many prompt tokens), for serving.
+    /// </summary>
+    public static void Save(string directory, UserModel users, int softTokensAt = 1)
     {
         ArgumentNullException.ThrowIfNull(users);
         Directory.CreateDirectory(directory);
@@ -40,9 +44,16 @@ public static class UserModelFiles
             File.Move(temp, Path.Combine(directory, TensorsFile), overwrite: true);
         }
 
-        var table = new Table(users.Options.Kind.ToString().ToLowerInvariant(), users.Options.Tokens, users.Options.Clusters, users.Hidden,
+        var table = new Table(users.Options.Kind.ToString().ToLowerInvariant(), users.Options.Tokens, users.Options.Clusters, users.Hidden, softTokensAt,
             users.Users.Select((u, i) => (u, i)).ToDictionary(p => p.u, p => p.i, StringComparer.Ordinal));
         AtomicFile.WriteAllText(Path.Combine(directory, TableFile), JsonSerializer.Serialize(table, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+
+    /// <summary>Where the soft tokens go (after how many prompt tokens), as training recorded it.</summary>
+    public static int SoftTokensAt(string directory)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(directory, TableFile)));
+        return doc.RootElement.TryGetProperty("soft_tokens_at", out var at) && at.TryGetInt32(out var n) && n >= 0 ? n : 1;
     }
 
     /// <summary>Reads the user model in <paramref name="directory"/>; a missing or malformed file names itself.</summary>

@@ -49,6 +49,19 @@ public sealed class TorchChatClient : IChatClient
 
     public ChatTemplate Template { get; }
 
+    /// <summary>
+    /// Soft tokens [1, P, E] for a user (a personalised model's user model), spliced into the prompt after
+    /// its first <see cref="SoftTokensAt"/> tokens. The user comes from <c>ChatOptions.AdditionalProperties["user"]</c>;
+    /// null (or no user) is passed on as null, for the generic user.
+    /// </summary>
+    public Func<string?, Tensor?>? SoftTokens { get; set; }
+
+    /// <summary>How many leading prompt tokens come before the soft tokens (1: after BOS).</summary>
+    public int SoftTokensAt { get; set; } = 1;
+
+    /// <summary>The folder the model was opened from (null when built in memory).</summary>
+    public string? Folder { get; private init; }
+
     /// <summary>Token ids that end the answer (the template's end of turn and the end-of-sequence ids); left out of the text.</summary>
     public IReadOnlyList<int> EndTokenIds => _endIds;
 
@@ -73,7 +86,16 @@ public sealed class TorchChatClient : IChatClient
         {
             var template = ChatTemplate.Select(tokenizer, model.Config.ModelType, p.GetValueOrDefault("template"), tokenizerPath);
             var full = Path.GetFullPath(dir);
-            return new TorchChatClient(model, tokenizer, template, Path.GetFileName(full.TrimEnd(Path.DirectorySeparatorChar)), ownsModel: true, spec.IntParameter("max_tokens", DefaultMaxTokens), new Uri(full));
+            var client = new TorchChatClient(model, tokenizer, template, Path.GetFileName(full.TrimEnd(Path.DirectorySeparatorChar)), ownsModel: true, spec.IntParameter("max_tokens", DefaultMaxTokens), new Uri(full))
+            {
+                Folder = full,
+            };
+            foreach (var hook in TorchEndpoints.OnOpen)
+            {
+                hook(client);
+            }
+
+            return client;
         }
         catch
         {
@@ -116,10 +138,12 @@ public sealed class TorchChatClient : IChatClient
         var settings = Settings(options);
         var stops = (options?.StopSequences ?? []).Where(s => s.Length > 0).ToArray();
 
+        var user = options?.AdditionalProperties?.TryGetValue("user", out var u) == true && u is not null ? u.ToString() : null;
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            using var run = new Run(_model, prompt, settings);
+            using var soft = SoftTokens?.Invoke(string.IsNullOrEmpty(user) ? null : user);
+            using var run = new Run(_model, prompt, settings, soft is null ? null : new SoftPrefix(soft, Math.Min(SoftTokensAt, prompt.Length)));
             var ids = new List<int>();
             var emitted = 0;                    // characters of the answer already sent
             var finish = ChatFinishReason.Length;
@@ -265,8 +289,9 @@ public sealed class TorchChatClient : IChatClient
         private readonly KvCache _cache;
         private readonly Generator _generator;
         private Tensor _input;
+        private Tensor? _prefill;
 
-        public Run(CausalLM model, int[] prompt, GenerationOptions options)
+        public Run(CausalLM model, int[] prompt, GenerationOptions options, SoftPrefix? prefix = null)
         {
             if (prompt.Length == 0)
             {
@@ -278,13 +303,22 @@ public sealed class TorchChatClient : IChatClient
             _cache = new KvCache(model.Config.NumLayers);
             _generator = new Generator((ulong)options.Seed, model.Device);
             _input = tensor(prompt.Select(i => (long)i).ToArray(), [1, prompt.Length], device: model.Device);
+            if (prefix is { Tokens.shape: [1, > 0, _] })
+            {
+                // The first step reads [prompt[..at], soft tokens, prompt[at..]] as embeddings; the cache carries them on.
+                using var noGrad = no_grad();
+                using var embedded = model.Embed(_input);
+                _prefill = cat([embedded[.., ..prefix.At], prefix.Tokens.to_type(embedded.dtype), embedded[.., prefix.At..]], 1).detach();
+            }
         }
 
         public int Next()
         {
             using var noGrad = no_grad();
             using var scope = NewDisposeScope();
-            var logits = _model.Forward(_input, cache: _cache)[.., -1];        // [1, V]
+            var logits = (_prefill is not null ? _model.Head(_model.HiddenFromEmbeddings(_prefill, cache: _cache)) : _model.Forward(_input, cache: _cache))[.., -1];   // [1, V]
+            _prefill?.Dispose();
+            _prefill = null;
             var next = Generation.Pick(logits, _options, _generator);             // [1]
             var id = next.item<long>();
             _input.Dispose();
@@ -294,6 +328,7 @@ public sealed class TorchChatClient : IChatClient
 
         public void Dispose()
         {
+            _prefill?.Dispose();
             _input.Dispose();
             _cache.Dispose();
             _generator.Dispose();
@@ -308,4 +343,35 @@ public static class TorchEndpoints
 
     /// <summary>Makes <c>LlmEndpoints.Create("hf:DIR…")</c> open a <see cref="TorchChatClient"/>; calling it again changes nothing.</summary>
     public static void Register() => LlmEndpoints.Register(Scheme, TorchChatClient.Open);
+
+    /// <summary>
+    /// Adds a hook called with every client <c>hf:DIR</c> opens, before it is used: modules that add to a
+    /// checkpoint folder (a personalised model's user model) attach themselves here. Adding the same
+    /// hook twice changes nothing.
+    /// </summary>
+    public static void AddOpenHook(Action<TorchChatClient> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        lock (Hooks)
+        {
+            if (!Hooks.Contains(hook))
+            {
+                Hooks.Add(hook);
+            }
+        }
+    }
+
+    /// <summary>The hooks added so far (a snapshot).</summary>
+    internal static IReadOnlyList<Action<TorchChatClient>> OnOpen
+    {
+        get
+        {
+            lock (Hooks)
+            {
+                return [.. Hooks];
+            }
+        }
+    }
+
+    private static readonly List<Action<TorchChatClient>> Hooks = [];
 }
