@@ -18,7 +18,8 @@ public sealed class PersonalizedTrainer
     private readonly PreferenceTrainer _trainer;
 
     public PersonalizedTrainer(CausalLM policy, CausalLM? reference, UserModel users, IReadOnlyList<PersonalPair> train, IReadOnlyList<PersonalPair>? eval,
-        PreferenceTrainerOptions options, PersonalizedDpoOptions personal, string output, int padId = 0, TextWriter? progress = null, JsonObject? runConfig = null)
+        PreferenceTrainerOptions options, PersonalizedDpoOptions personal, string output, int padId = 0, TextWriter? progress = null, JsonObject? runConfig = null,
+        Action<string>? writeExtras = null)
     {
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(users);
@@ -45,7 +46,11 @@ public sealed class PersonalizedTrainer
                 var output = PersonalizedDpo.Compute(policy, users, [.. batch.Select(i => data[i])], rw, rl, personal);
                 return new PreferenceObjectiveOutput(output.Loss, output.Readings, output.ReadingLogProbs);
             },
-            WriteExtras = dir => UserModelFiles.Save(dir, users, personal.SoftTokensAt),
+            WriteExtras = dir =>
+            {
+                UserModelFiles.Save(dir, users, personal.SoftTokensAt);
+                writeExtras?.Invoke(dir);
+            },
             RestoreExtras = checkpoint => Restore(checkpoint, users),
         };
     }
