@@ -15,6 +15,8 @@ namespace Attune.Cli.Commands;
 /// <summary><c>attune personalize train|eval|generate|users</c>: personalised RLHF (user models, P-DPO).</summary>
 public sealed class PersonalizeCommands : ICommandModule
 {
+    public IEnumerable<Attune.Core.Reproductions.IReproduction> Reproductions => [new PersonalizedRlhfReproduction()];
+
     public void AddCommands(CliApp app)
     {
         // hf:DIR of a personalised checkpoint answers as the request's user.
