@@ -47,11 +47,41 @@ public static class PersonalizedEvaluation
             }
         }
 
-        return [.. Enumerable.Range(0, pairs.Count)
+        return Group(users, pairs, own, generic);
+    }
+
+    /// <summary>Per-user held-out ranking accuracy of a personalised reward model (r(y_w) &gt; r(y_l)); no gradients.</summary>
+    public static IReadOnlyList<UserAccuracy> PerUser(PersonalizedRewardModel model, UserModel users, IReadOnlyList<PersonalPair> pairs, int softTokensAt, int batchSize = 16)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(pairs);
+        var own = new bool[pairs.Count];
+        var generic = new bool[pairs.Count];
+        using (no_grad())
+        {
+            for (var start = 0; start < pairs.Count; start += batchSize)
+            {
+                using var scope = NewDisposeScope();
+                var batch = pairs.Skip(start).Take(batchSize).ToList();
+                using var o = model.Loss(users, batch, 0.5, softTokensAt);
+                var a = (o.Chosen - o.Rejected).gt(0).data<bool>().ToArray();
+                var g = o.GenericMargins.gt(0).data<bool>().ToArray();
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    own[start + i] = a[i];
+                    generic[start + i] = g[i];
+                }
+            }
+        }
+
+        return Group(users, pairs, own, generic);
+    }
+
+    private static IReadOnlyList<UserAccuracy> Group(UserModel users, IReadOnlyList<PersonalPair> pairs, bool[] own, bool[] generic) =>
+        [.. Enumerable.Range(0, pairs.Count)
             .GroupBy(i => users.Knows(pairs[i].User) ? pairs[i].User! : Unknown, StringComparer.Ordinal)
             .OrderBy(g => g.Key == Unknown ? 1 : 0).ThenBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new UserAccuracy(g.Key, g.Count(), g.Average(i => own[i] ? 1.0 : 0.0), g.Average(i => generic[i] ? 1.0 : 0.0)))];
-    }
 
     /// <summary>Encodes personal examples (prompts, chosen, rejected) with their users.</summary>
     public static IReadOnlyList<PersonalPair> Encode(IReadOnlyList<PersonalExample> examples, Attune.Torch.Tokenizers.ITokenizer tokenizer, string path, bool appendEos = false, int maxLength = 0)

@@ -11,13 +11,20 @@ namespace Attune.Personalization;
 /// <param name="PersonalMargins">r(y_w) − r(y_l) read with each known user's tokens [N_known] (null when there are none).</param>
 /// <param name="GenericMargins">r(y_w) − r(y_l) read with the generic user [N].</param>
 /// <param name="KnownRows">The batch positions of the personalised rows.</param>
-public sealed record PersonalizedRewardOutput(Tensor Loss, Tensor? PersonalMargins, Tensor GenericMargins, IReadOnlyList<int> KnownRows) : IDisposable
+/// <param name="Chosen">r(y_w) of each pair read as its user (generic for unknown users) [N].</param>
+/// <param name="Rejected">r(y_l) of each pair read as its user [N].</param>
+/// <param name="PairLosses">The Bradley–Terry term −log σ(r(y_w) − r(y_l)) of each pair's own reading [N].</param>
+public sealed record PersonalizedRewardOutput(Tensor Loss, Tensor? PersonalMargins, Tensor GenericMargins, IReadOnlyList<int> KnownRows,
+    Tensor Chosen, Tensor Rejected, Tensor PairLosses) : IDisposable
 {
     public void Dispose()
     {
         Loss.Dispose();
         PersonalMargins?.Dispose();
         GenericMargins.Dispose();
+        Chosen.Dispose();
+        Rejected.Dispose();
+        PairLosses.Dispose();
     }
 }
 
@@ -47,6 +54,46 @@ public sealed class PersonalizedRewardModel : nn.Module
     }
 
     public CausalLM Body => body;
+
+    /// <summary>The scalar head's parameters, by name (trained beside the body; saved as <c>reward_head.safetensors</c>).</summary>
+    public IReadOnlyList<(string Name, Parameter Parameter)> HeadParameters => [("reward_head.weight", score.weight!)];
+
+    /// <summary>The file beside the body's weights that holds the scalar head.</summary>
+    public const string HeadFile = "reward_head.safetensors";
+
+    /// <summary>Writes the scalar head into <paramref name="directory"/>.</summary>
+    public void SaveHead(string directory)
+    {
+        var temp = Path.Combine(directory, $".{HeadFile}.{Guid.NewGuid():N}.tmp");
+        Attune.Torch.Safetensors.Safetensors.Save(temp, new Dictionary<string, Tensor> { ["weight"] = score.weight!.detach() });
+        File.Move(temp, Path.Combine(directory, HeadFile), overwrite: true);
+    }
+
+    /// <summary>Reads the scalar head written by <see cref="SaveHead"/>.</summary>
+    public void LoadHead(string directory)
+    {
+        var path = Path.Combine(directory, HeadFile);
+        if (!File.Exists(path))
+        {
+            throw new AttuneInputException($"no reward head here (no {HeadFile})", directory);
+        }
+
+        var tensors = Attune.Torch.Safetensors.Safetensors.Load(path, ScalarType.Float32, body.Device);
+        try
+        {
+            using var _ = no_grad();
+            var w = tensors.TryGetValue("weight", out var t) && t.shape.SequenceEqual(score.weight!.shape) ? t
+                : throw new AttuneInputException($"the reward head must be one [1, {body.Config.HiddenSize}] tensor 'weight'", path);
+            score.weight!.copy_(w);
+        }
+        finally
+        {
+            foreach (var t in tensors.Values)
+            {
+                t.Dispose();
+            }
+        }
+    }
 
     /// <summary>The reward of each sequence [N] for token sequences (prompt + response, each non-empty) with soft tokens [N, P, E] after the first <paramref name="softTokensAt"/> tokens.</summary>
     public Tensor Rewards(IReadOnlyList<int[]> sequences, Tensor softTokens, int softTokensAt, int padId = 0)
@@ -109,6 +156,19 @@ public sealed class PersonalizedRewardModel : nn.Module
         Tensor? personal = known.Count == 0 ? null : margins[n..];
         var genericLoss = -nn.functional.logsigmoid(generic).mean();
         var loss = personal is null ? genericLoss : (alpha * -nn.functional.logsigmoid(personal).mean()) + ((1 - alpha) * genericLoss);
-        return new PersonalizedRewardOutput(loss.MoveToOuterDisposeScope(), personal?.MoveToOuterDisposeScope(), generic.MoveToOuterDisposeScope(), known);
+
+        // Each pair's own reading: row n + j for the j-th known pair, else its generic row.
+        var pick = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
+        for (var j = 0; j < known.Count; j++)
+        {
+            pick[known[j]] = n + j;
+        }
+
+        var index = tensor(pick, device: body.Device);
+        var chosen = rewards[..m].index_select(0, index);
+        var rejected = rewards[m..].index_select(0, index);
+        var pairLosses = -nn.functional.logsigmoid(chosen - rejected);
+        return new PersonalizedRewardOutput(loss.MoveToOuterDisposeScope(), personal?.MoveToOuterDisposeScope(), generic.MoveToOuterDisposeScope(), known,
+            chosen.MoveToOuterDisposeScope(), rejected.MoveToOuterDisposeScope(), pairLosses.MoveToOuterDisposeScope());
     }
 }

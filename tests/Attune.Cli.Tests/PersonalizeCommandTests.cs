@@ -68,7 +68,30 @@ public class PersonalizeCommandTests
         Assert.Contains("'nobody' is not in this model's user table", stderr, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_personalised_reward_model_trains_and_evaluates_without_a_reference()
+    {
+        using var dir = new CliHarness.TempDir();
+        var (code, stdout, stderr) = await Train(dir.Path, "--objective", "prm", "--json");
+        Assert.True(code == 0, stderr);
+        var model = Path.Combine(dir.Path, "run", "model");
+        Assert.True(File.Exists(Path.Combine(model, "reward_head.safetensors")));
+        (code, stdout, stderr) = await CliHarness.Run("personalize", "eval", "--model", model, "--data", Path.Combine(dir.Path, "pairs.jsonl"), "--json");
+        Assert.True(code == 0, stderr);
+        using var eval = JsonDocument.Parse(stdout);
+        Assert.Equal(["long", "short"], eval.RootElement.GetProperty("per_user").EnumerateArray().Select(u => u.GetProperty("user").GetString()));
+
+        // A P-DPO policy needs its reference.
+        using var other = new CliHarness.TempDir();
+        (code, _, stderr) = await Train(other.Path);
+        Assert.True(code == 0, stderr);
+        (code, _, stderr) = await CliHarness.Run("personalize", "eval", "--model", Path.Combine(other.Path, "run", "model"), "--data", Path.Combine(other.Path, "pairs.jsonl"));
+        Assert.Equal(2, code);
+        Assert.Contains("--ref", stderr, StringComparison.Ordinal);
+    }
+
     [Theory]
+    [InlineData("--objective", "ppo", "--objective")]
     [InlineData("--alpha", "1.5", "--alpha")]
     [InlineData("--user-tokens", "0", "--user-tokens")]
     [InlineData("--clusters", "0", "--clusters")]

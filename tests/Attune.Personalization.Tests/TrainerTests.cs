@@ -1,6 +1,7 @@
 using Attune.Alignment.Training;
 using Attune.Torch.Models;
 using Attune.Torch.Tokenizers;
+using Attune.Torch.Training;
 using static TorchSharp.torch;
 
 namespace Attune.Personalization.Tests;
@@ -106,5 +107,50 @@ public sealed class TrainerTests : IDisposable
         Assert.True(u1.Tensors()["logits"].allclose(u3.Tensors()["logits"], rtol: 0, atol: 0), "user model after resume");
         Assert.True(u1.Tensors()["prototypes"].allclose(u3.Tensors()["prototypes"], rtol: 0, atol: 0));
         Assert.Equal(u1.Weights("pos"), u3.Weights("pos"));
+    }
+}
+
+/// <summary>P-RM training through the same trainer: users who disagree are each ranked right; the head and user model save and load.</summary>
+[Collection("torch")]
+public sealed class RewardTrainerTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "attune-prm-" + Guid.NewGuid().ToString("N")[..10]);
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+
+    private static double Accuracy(PersonalizedRewardModel rm, UserModel users, IReadOnlyList<PersonalPair> pairs)
+    {
+        using var _ = no_grad();
+        using var o = rm.Loss(users, pairs, 0.5, 1);
+        return (o.Chosen - o.Rejected).gt(0).to_type(ScalarType.Float32).mean().item<float>();
+    }
+
+    [Fact]
+    public void A_personalised_reward_model_ranks_each_users_pairs_and_loads_back()
+    {
+        var tokenizer = CharTokenizer.FromAlphabet("abcdwxyzmnopqrst:");
+        using var rm = new PersonalizedRewardModel(ModelFolder.Initialize(BuiltInModels.Create("llama", "tiny", tokenizer.VocabSize), 5), 3);
+        using var users = UserModel.Create(new UserModelOptions { Kind = UserModelKind.Individual, Tokens = 2 }, ["pos", "neg"], rm.Body.Embed(arange(tokenizer.VocabSize)).detach(), 1);
+        var train = TrainerTests.Conflicting(48, 1);
+        var eval = TrainerTests.Conflicting(24, 2);
+        var before = Accuracy(rm, users, eval);
+        var options = new PreferenceTrainerOptions { BatchSize = 8, Epochs = 12, LearningRate = 3e-3, Plot = false, LogEvery = 0, Seed = 4, Schedule = ScheduleKind.Constant };
+        var result = new PersonalizedRewardTrainer(rm, users, train, eval, options, 0.8, 1, _dir).Run();
+        var after = Accuracy(rm, users, eval);
+        Assert.True(after >= 0.8, $"held-out ranking accuracy with each user's tokens: {before} before, {after} after");
+        Assert.Equal(after, result.FinalEval!.Accuracy, 5);
+
+        var final = result.Output!;
+        Assert.True(File.Exists(Path.Combine(final, PersonalizedRewardModel.HeadFile)));
+        using var loaded = new PersonalizedRewardModel(CausalLM.Load(final), 99);
+        loaded.LoadHead(final);
+        using var loadedUsers = UserModelFiles.Load(final);
+        Assert.Equal(after, Accuracy(loaded, loadedUsers, eval), 6);
     }
 }

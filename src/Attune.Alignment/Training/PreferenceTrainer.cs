@@ -185,10 +185,6 @@ public sealed class PreferenceTrainer
             throw new AttuneInputException($"probe index {options.ProbeIndex} is outside the {train.Count} training pairs", null, null, "--probe-index");
         }
 
-        if (MarginLoss.NeedsReference(_loss) && reference is null)
-        {
-            throw new AttuneInputException($"the {_loss} loss needs a reference model");
-        }
     }
 
     /// <summary>Called after every step.</summary>
@@ -204,6 +200,11 @@ public sealed class PreferenceTrainer
 
     /// <summary>The batch loss, when it is not the margin loss of the policy alone (see <see cref="PreferenceObjective"/>).</summary>
     public PreferenceObjective? Objective { get; init; }
+
+    /// <summary>Whether <see cref="Objective"/> reads the reference's log-probs (a reward model's does not).</summary>
+    public bool ObjectiveNeedsReference { get; init; } = true;
+
+    private bool NeedsReference => Objective is null ? MarginLoss.NeedsReference(_loss) : ObjectiveNeedsReference && MarginLoss.NeedsReference(_loss);
 
     /// <summary>Parameters trained beside the policy's (e.g. a user model), by unique names.</summary>
     public IReadOnlyList<(string Name, Parameter Parameter)> ExtraParameters { get; init; } = [];
@@ -230,6 +231,11 @@ public sealed class PreferenceTrainer
 
     public PreferenceTrainResult Run(CancellationToken cancellationToken = default)
     {
+        if (NeedsReference && _reference is null)
+        {
+            throw new AttuneInputException(Objective is null ? $"the {_loss} loss needs a reference model" : "this objective needs a reference model");
+        }
+
         var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(_output);
         var checkpointRoot = Path.Combine(_output, "checkpoints");
@@ -250,7 +256,7 @@ public sealed class PreferenceTrainer
         // The reference: precomputed once (cached on disk) or run every step.
         var referenceFromCache = false;
         double referenceSeconds = 0;
-        if (MarginLoss.NeedsReference(_loss) && _o.CacheReference)
+        if (NeedsReference && _o.CacheReference)
         {
             var dir = _o.ReferenceCacheDirectory ?? Path.Combine(_output, "reference-cache");
             var train = ReferenceCache.Load(_reference!, _train, _o.BatchSize, _padId, dir);
@@ -421,7 +427,7 @@ public sealed class PreferenceTrainer
         }
 
         Tensor? rw = null, rl = null;
-        if (MarginLoss.NeedsReference(_loss))
+        if (NeedsReference)
         {
             if (refChosen is not null && refRejected is not null)
             {
@@ -450,7 +456,7 @@ public sealed class PreferenceTrainer
         var pw = policy.Sum[..n];
         var pl = policy.Sum[n..];
         Tensor? rw = null, rl = null;
-        if (MarginLoss.NeedsReference(_loss))
+        if (NeedsReference)
         {
             if (refChosen is not null && refRejected is not null)
             {
@@ -575,7 +581,7 @@ public sealed class PreferenceTrainer
     {
         var pair = _train[_o.ProbeIndex];
         double? rw = _refChosen?[_o.ProbeIndex], rl = _refRejected?[_o.ProbeIndex];
-        if (MarginLoss.NeedsReference(_loss) && rw is null)
+        if (NeedsReference && rw is null)
         {
             (rw, rl) = EntanglementProbe.ReferenceLogProbs(_reference!, pair, _padId);
         }

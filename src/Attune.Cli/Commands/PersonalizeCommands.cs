@@ -88,9 +88,10 @@ public sealed class PersonalizeCommands : ICommandModule
         var logEvery = new Option<int>("--log-every") { DefaultValueFactory = _ => 10, Description = "A progress line every N steps." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the newest checkpoint in --out." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads for torch." };
-        var command = new Command("train", "P-DPO: train a user model jointly with the policy (full or LoRA) on preference pairs with users; per-user held-out accuracy.")
+        var objective = new Option<string>("--objective") { Description = "pdpo: personalised DPO of a policy; prm: a personalised reward model (scalar head, Bradley-Terry).", DefaultValueFactory = _ => "pdpo" };
+        var command = new Command("train", "P-DPO or P-RM: train a user model jointly with the policy or reward model (full or LoRA) on preference pairs with users; per-user held-out accuracy.")
         {
-            model, reference, tokenizer, data, format, top, evalShare, output, kind, userTokens, clusters, alpha, softAt, loss, beta,
+            model, reference, tokenizer, data, format, top, evalShare, output, objective, kind, userTokens, clusters, alpha, softAt, loss, beta,
             loraOptions.Rank, loraOptions.Alpha, loraOptions.Dropout, loraOptions.Targets, epochs, maxSteps, batchSize, lr, saveEvery, logEvery, resume, threads,
         };
         group.Subcommands.Add(command);
@@ -112,11 +113,18 @@ public sealed class PersonalizeCommands : ICommandModule
             var read = Read(dataPath, ctx.Get(format)!, ctx.Get(top));
             var (trainExamples, evalExamples) = PersonalPreferenceData.Split(read.Examples, ctx.Get(evalShare), ctx.Seed);
             var modelDir = ctx.Get(model)!;
+            var isReward = ctx.Get(objective)!.ToLowerInvariant() switch
+            {
+                "pdpo" => false,
+                "prm" => true,
+                var other => throw new AttuneInputException($"unknown objective '{other}' (pdpo, prm)", null, null, "--objective"),
+            };
             var (policy, tok) = ModelFolder.Open(modelDir, ctx.Get(tokenizer));
             using (policy)
             {
                 var refDir = ctx.Get(reference) ?? modelDir;
-                using var referenceModel = Directory.Exists(refDir) ? CausalLM.Load(refDir) : throw new AttuneInputException("reference model folder not found", refDir);
+                using var referenceModel = isReward ? null : Directory.Exists(refDir) ? CausalLM.Load(refDir) : throw new AttuneInputException("reference model folder not found", refDir);
+                var reward = isReward ? new PersonalizedRewardModel(policy, ctx.Seed) : null;   // wraps the policy, which the using above disposes
                 var maxLength = policy.Config.MaxPositionEmbeddings - userOptions.Tokens;
                 var train = PersonalizedEvaluation.Encode(trainExamples, tok, dataPath, maxLength: maxLength);
                 var eval = PersonalizedEvaluation.Encode(evalExamples, tok, dataPath, maxLength: maxLength);
@@ -140,10 +148,21 @@ public sealed class PersonalizeCommands : ICommandModule
                     ["users"] = read.KnownUsers.Count, ["attune"] = CliApp.Version,
                 };
                 var padId = tok.PadTokenId ?? policy.Config.PadTokenId ?? 0;
-                var trainer = new PersonalizedTrainer(policy, referenceModel, users, train, eval, options, personal, ctx.Get(output)!, padId, ctx.Err, runConfig,
-                    File.Exists(tokenizerPath) ? dir => File.Copy(tokenizerPath, Path.Combine(dir, "tokenizer.json"), overwrite: true) : null);
-                var r = trainer.Run(ct);
-                var perUser = r.Cancelled || eval.Count == 0 ? [] : PersonalizedEvaluation.PerUser(policy, referenceModel, users, eval, personal);
+                Action<string>? copyTokenizer = File.Exists(tokenizerPath) ? dir => File.Copy(tokenizerPath, Path.Combine(dir, "tokenizer.json"), overwrite: true) : null;
+                PreferenceTrainResult r;
+                IReadOnlyList<UserAccuracy> perUser;
+                if (reward is not null)
+                {
+                    runConfig["objective"] = "prm";
+                    r = new PersonalizedRewardTrainer(reward, users, train, eval, options, personal.Alpha, personal.SoftTokensAt, ctx.Get(output)!, padId, ctx.Err, runConfig, copyTokenizer).Run(ct);
+                    perUser = r.Cancelled || eval.Count == 0 ? [] : PersonalizedEvaluation.PerUser(reward, users, eval, personal.SoftTokensAt);
+                }
+                else
+                {
+                    r = new PersonalizedTrainer(policy, referenceModel, users, train, eval, options, personal, ctx.Get(output)!, padId, ctx.Err, runConfig, copyTokenizer).Run(ct);
+                    perUser = r.Cancelled || eval.Count == 0 ? [] : PersonalizedEvaluation.PerUser(policy, referenceModel!, users, eval, personal);
+                }
+
                 if (ctx.Json)
                 {
                     ctx.WriteJson(new
@@ -154,7 +173,7 @@ public sealed class PersonalizeCommands : ICommandModule
                 }
                 else
                 {
-                    ctx.Out.WriteLine(F($"{r.Steps}/{r.TotalSteps} steps of P-DPO ({personal.Loss}, alpha {personal.Alpha}) on {train.Count} pairs of {read.KnownUsers.Count} known users; last loss {r.Last?.Loss:F4}"));
+                    ctx.Out.WriteLine(F($"{r.Steps}/{r.TotalSteps} steps of {(isReward ? "P-RM (Bradley-Terry" : $"P-DPO ({personal.Loss}")}, alpha {personal.Alpha}) on {train.Count} pairs of {read.KnownUsers.Count} known users; last loss {r.Last?.Loss:F4}"));
                     foreach (var u in perUser)
                     {
                         ctx.Out.WriteLine(F($"  {u.User}: {u.Pairs} held-out pairs, accuracy {u.Accuracy:F3} (generic tokens {u.GenericAccuracy:F3})"));
@@ -171,7 +190,7 @@ public sealed class PersonalizeCommands : ICommandModule
     private static void AddEval(CliApp app, Command group)
     {
         var model = new Option<string>("--model") { Description = "A personalised checkpoint folder (weights + user_model.*).", Required = true };
-        var reference = new Option<string>("--ref") { Description = "The reference checkpoint the implicit rewards are measured against.", Required = true };
+        var reference = new Option<string?>("--ref") { Description = "The reference checkpoint the implicit rewards of a P-DPO policy are measured against (a P-RM folder needs none)." };
         var data = new Option<string>("--data") { Description = "Held-out pairs (see --format).", Required = true };
         var (format, top) = DataOptions();
         var beta = new Option<double>("--beta") { Description = "beta of the implicit reward (only its sign matters for accuracy).", DefaultValueFactory = _ => 0.1 };
@@ -187,13 +206,24 @@ public sealed class PersonalizeCommands : ICommandModule
             using (policy)
             {
                 using var users = UserModelFiles.Load(dir);
-                var refDir = ctx.Get(reference)!;
-                using var referenceModel = Directory.Exists(refDir) ? CausalLM.Load(refDir) : throw new AttuneInputException("reference model folder not found", refDir);
                 var dataPath = ctx.Get(data)!;
                 var read = Read(dataPath, ctx.Get(format)!, ctx.Get(top));
                 var pairs = PersonalizedEvaluation.Encode(read.Examples, tok, dataPath);
-                var options = new PersonalizedDpoOptions { SoftTokensAt = UserModelFiles.SoftTokensAt(dir), LossOptions = new LossOptions { Beta = ctx.Get(beta) } };
-                var perUser = PersonalizedEvaluation.PerUser(policy, referenceModel, users, pairs, options);
+                IReadOnlyList<UserAccuracy> perUser;
+                if (File.Exists(Path.Combine(dir, PersonalizedRewardModel.HeadFile)))
+                {
+                    var reward = new PersonalizedRewardModel(policy, ctx.Seed);   // wraps the policy, which the using above disposes
+                    reward.LoadHead(dir);
+                    perUser = PersonalizedEvaluation.PerUser(reward, users, pairs, UserModelFiles.SoftTokensAt(dir));
+                }
+                else
+                {
+                    var refDir = ctx.Get(reference) ?? throw new AttuneInputException("a P-DPO policy is evaluated against its reference: give --ref", null, null, "--ref");
+                    using var referenceModel = Directory.Exists(refDir) ? CausalLM.Load(refDir) : throw new AttuneInputException("reference model folder not found", refDir);
+                    var options = new PersonalizedDpoOptions { SoftTokensAt = UserModelFiles.SoftTokensAt(dir), LossOptions = new LossOptions { Beta = ctx.Get(beta) } };
+                    perUser = PersonalizedEvaluation.PerUser(policy, referenceModel, users, pairs, options);
+                }
+
                 if (ctx.Json)
                 {
                     ctx.WriteJson(new { pairs = pairs.Count, per_user = perUser });
