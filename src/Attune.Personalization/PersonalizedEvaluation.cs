@@ -83,6 +83,30 @@ public static class PersonalizedEvaluation
             .OrderBy(g => g.Key == Unknown ? 1 : 0).ThenBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new UserAccuracy(g.Key, g.Count(), g.Average(i => own[i] ? 1.0 : 0.0), g.Average(i => generic[i] ? 1.0 : 0.0)))];
 
+    /// <summary>
+    /// Mean generated length (tokens before an end token) per user: up to <paramref name="perUser"/> of each
+    /// known user's prompts, and the unknown users' prompts with the generic tokens; sampled with
+    /// <paramref name="options"/> (its seed makes it repeatable).
+    /// </summary>
+    public static IReadOnlyDictionary<string, double> GeneratedLengths(CausalLM policy, UserModel users, IReadOnlyList<PersonalPair> pairs, int perUser,
+        GenerationOptions options, int softTokensAt, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(users);
+        ArgumentNullException.ThrowIfNull(options);
+        var result = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        foreach (var group in pairs.GroupBy(p => users.Knows(p.User) ? p.User! : Unknown, StringComparer.Ordinal))
+        {
+            var prompts = group.Take(perUser).Select(p => p.Tokens.Prompt).ToList();
+            var who = group.Key == Unknown ? null : group.Key;
+            using var soft = users.Tokens == 0 ? null : users.Embed([.. prompts.Select(_ => who)]).detach();
+            var generated = Generation.Generate(policy, prompts, options, soft is null ? null : new SoftPrefix(soft, softTokensAt), null, cancellationToken);
+            result[group.Key] = generated.Average(g => g.NewIds.TakeWhile(id => !options.StopTokenIds.Contains(id)).Count());
+        }
+
+        return result;
+    }
+
     /// <summary>Encodes personal examples (prompts, chosen, rejected) with their users.</summary>
     public static IReadOnlyList<PersonalPair> Encode(IReadOnlyList<PersonalExample> examples, Attune.Torch.Tokenizers.ITokenizer tokenizer, string path, bool appendEos = false, int maxLength = 0)
     {

@@ -55,6 +55,26 @@ public class PersonalizeCommandTests
             Assert.Equal(12, eval.RootElement.GetProperty("pairs").GetInt32());
         }
 
+        // With a vanilla model on the same pairs, generated lengths and a report folder.
+        var report = Path.Combine(dir.Path, "eval-report");
+        (code, stdout, stderr) = await CliHarness.Run("personalize", "eval", "--model", model, "--ref", Path.Combine(FixtureRoot, "llama", "policy"),
+            "--vanilla", Path.Combine(FixtureRoot, "llama", "reference"), "--data", Path.Combine(dir.Path, "pairs.jsonl"), "--generate", "2", "--max-tokens", "3", "--out", report, "--json");
+        Assert.True(code == 0, stderr);
+        using (var full = JsonDocument.Parse(stdout))
+        {
+            var lengths = full.RootElement.GetProperty("mean_generated_tokens");
+            Assert.InRange(lengths.GetProperty("short").GetDouble(), 0, 3);
+            Assert.InRange(lengths.GetProperty("long").GetDouble(), 0, 3);
+            Assert.InRange(full.RootElement.GetProperty("vanilla_accuracy").GetProperty("long").GetDouble(), 0, 1);
+        }
+
+        Assert.Contains("| vanilla accuracy | mean generated tokens |", File.ReadAllText(Path.Combine(report, "report.md")), StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(report, "lengths.png")));
+        (code, _, stderr) = await CliHarness.Run("personalize", "eval", "--model", model, "--ref", Path.Combine(FixtureRoot, "llama", "policy"),
+            "--data", Path.Combine(dir.Path, "pairs.jsonl"), "--generate", "-1");
+        Assert.Equal(2, code);
+        Assert.Contains("--generate", stderr, StringComparison.Ordinal);
+
         (code, stdout, stderr) = await CliHarness.Run("personalize", "generate", "--model", model, "--prompt", "Q1: say it.", "--user", "short", "--greedy", "--max-tokens", "4", "--json");
         Assert.True(code == 0, stderr);
         using (var gen = JsonDocument.Parse(stdout))

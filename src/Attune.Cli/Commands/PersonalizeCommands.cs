@@ -194,13 +194,32 @@ public sealed class PersonalizeCommands : ICommandModule
         var data = new Option<string>("--data") { Description = "Held-out pairs (see --format).", Required = true };
         var (format, top) = DataOptions();
         var beta = new Option<double>("--beta") { Description = "beta of the implicit reward (only its sign matters for accuracy).", DefaultValueFactory = _ => 0.1 };
-        var command = new Command("eval", "Per-user preference accuracy of a personalised policy: each known user's tokens, the generic tokens, and unknown users.")
+        var vanilla = new Option<string?>("--vanilla") { Description = "A vanilla (non-personalised) policy trained on the same data: its accuracy on the same pairs, for comparison." };
+        var generate = new Option<int>("--generate") { Description = "Also sample this many continuations per user and report the mean generated length (0: off)." };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per generated continuation.", DefaultValueFactory = _ => 64 };
+        var output = new Option<string?>("--out") { Description = "A folder for report.md, metrics.json and plots." };
+        var command = new Command("eval", "Per-user preference accuracy of a personalised policy or reward model: each known user's tokens, the generic tokens, unknown users; optionally generated lengths and a vanilla model.")
         {
-            model, reference, data, format, top, beta,
+            model, reference, data, format, top, beta, vanilla, generate, maxTokens, output,
         };
         group.Subcommands.Add(command);
-        app.SetAction(command, (ctx, _) =>
+        app.SetAction(command, (ctx, ct) =>
         {
+            if (ctx.Get(generate) is < 0 or > 10_000)
+            {
+                throw new AttuneInputException($"--generate must be between 0 and 10000 (got {ctx.Get(generate)})");
+            }
+
+            if (ctx.Get(maxTokens) is < 1 or > 100_000)
+            {
+                throw new AttuneInputException($"--max-tokens must be between 1 and 100000 (got {ctx.Get(maxTokens)})");
+            }
+
+            if (ctx.Get(output) is { } outDir && File.Exists(outDir))
+            {
+                throw new AttuneInputException("--out is a file; it must be a folder", outDir);
+            }
+
             var dir = ctx.Get(model)!;
             var (policy, tok) = ModelFolder.Open(dir, null);
             using (policy)
@@ -224,15 +243,39 @@ public sealed class PersonalizeCommands : ICommandModule
                     perUser = PersonalizedEvaluation.PerUser(policy, referenceModel, users, pairs, options);
                 }
 
+                // A vanilla policy on the same pairs: every pair read without user tokens.
+                IReadOnlyDictionary<string, double>? vanillaAccuracy = null;
+                if (ctx.Get(vanilla) is { } vanillaDir)
+                {
+                    var refDir = ctx.Get(reference) ?? throw new AttuneInputException("a vanilla policy is compared through its reference: give --ref", null, null, "--ref");
+                    using var vanillaModel = Directory.Exists(vanillaDir) ? CausalLM.Load(vanillaDir) : throw new AttuneInputException("vanilla model folder not found", vanillaDir);
+                    using var referenceModel = Directory.Exists(refDir) ? CausalLM.Load(refDir) : throw new AttuneInputException("reference model folder not found", refDir);
+                    vanillaAccuracy = VanillaByUser(vanillaModel, referenceModel, users, pairs);
+                }
+
+                IReadOnlyDictionary<string, double>? lengths = null;
+                if (ctx.Get(generate) > 0)
+                {
+                    var options = new GenerationOptions { MaxNewTokens = ctx.Get(maxTokens), Seed = ctx.Seed, StopTokenIds = [.. new[] { tok.EosTokenId }.OfType<int>()] };
+                    lengths = PersonalizedEvaluation.GeneratedLengths(policy, users, pairs, ctx.Get(generate), options, UserModelFiles.SoftTokensAt(dir), ct);
+                }
+
+                if (ctx.Get(output) is { } folder)
+                {
+                    WriteReport(folder, dir, dataPath, perUser, vanillaAccuracy, lengths);
+                }
+
                 if (ctx.Json)
                 {
-                    ctx.WriteJson(new { pairs = pairs.Count, per_user = perUser });
+                    ctx.WriteJson(new { pairs = pairs.Count, per_user = perUser, vanilla_accuracy = vanillaAccuracy, mean_generated_tokens = lengths });
                 }
                 else
                 {
                     foreach (var u in perUser)
                     {
-                        ctx.Out.WriteLine(F($"{u.User}: {u.Pairs} pairs, accuracy {u.Accuracy:F3} (generic tokens {u.GenericAccuracy:F3})"));
+                        var extra = (vanillaAccuracy?.TryGetValue(u.User, out var v) == true ? F($", vanilla {v:F3}") : "")
+                            + (lengths?.TryGetValue(u.User, out var l) == true ? F($", mean generated tokens {l:F2}") : "");
+                        ctx.Out.WriteLine(F($"{u.User}: {u.Pairs} pairs, accuracy {u.Accuracy:F3} (generic tokens {u.GenericAccuracy:F3}{extra})"));
                     }
                 }
 
@@ -324,5 +367,67 @@ public sealed class PersonalizeCommands : ICommandModule
 
             return Task.FromResult(CliApp.Success);
         });
+    }
+
+    /// <summary>A vanilla policy's accuracy on each user's pairs (no user tokens; grouped by the personalised model's users).</summary>
+    private static Dictionary<string, double> VanillaByUser(CausalLM vanilla, CausalLM reference, UserModel users, IReadOnlyList<PersonalPair> pairs)
+    {
+        // The sign of the implicit reward margin, which accuracy counts, does not depend on beta.
+        using var noGrad = no_grad();
+        var result = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var group in pairs.GroupBy(p => users.Knows(p.User) ? p.User! : PersonalizedEvaluation.Unknown, StringComparer.Ordinal))
+        {
+            var list = group.ToList();
+            var (rc, rr) = PersonalizedDpo.ReferenceLogProbs(reference, list);
+            using var chosen = LogProbs.Response(vanilla, [.. list.Select(p => new SequencePair(p.Tokens.Prompt, p.Tokens.Chosen))]);
+            using var rejected = LogProbs.Response(vanilla, [.. list.Select(p => new SequencePair(p.Tokens.Prompt, p.Tokens.Rejected))]);
+            using var margin = (chosen.Sum - rc) - (rejected.Sum - rr);
+            result[group.Key] = margin.gt(0).to_type(ScalarType.Float32).mean().item<float>();
+            rc.Dispose();
+            rr.Dispose();
+        }
+
+        return result;
+    }
+
+    private static void WriteReport(string folder, string model, string data, IReadOnlyList<UserAccuracy> perUser, IReadOnlyDictionary<string, double>? vanilla,
+        IReadOnlyDictionary<string, double>? lengths)
+    {
+        var report = new Attune.Core.Reports.Report(folder, "personalised model evaluation");
+        report.Paragraph($"Model `{Path.GetFullPath(model)}`, pairs `{Path.GetFullPath(data)}`.");
+        var header = new List<string> { "user", "pairs", "accuracy (own tokens)", "accuracy (generic tokens)" };
+        if (vanilla is not null)
+        {
+            header.Add("vanilla accuracy");
+        }
+
+        if (lengths is not null)
+        {
+            header.Add("mean generated tokens");
+        }
+
+        report.Table(header, perUser.Select(u =>
+        {
+            var row = new List<string> { u.User, u.Pairs.ToString(CultureInfo.InvariantCulture), F($"{u.Accuracy:F3}"), F($"{u.GenericAccuracy:F3}") };
+            if (vanilla is not null)
+            {
+                row.Add(vanilla.TryGetValue(u.User, out var v) ? F($"{v:F3}") : "");
+            }
+
+            if (lengths is not null)
+            {
+                row.Add(lengths.TryGetValue(u.User, out var l) ? F($"{l:F2}") : "");
+            }
+
+            return (IReadOnlyList<string>)row;
+        }));
+        report.BarPlot("accuracy", "Held-out accuracy by user", "user", "accuracy", [.. perUser.Select(u => u.User)], [.. perUser.Select(u => u.Accuracy)]);
+        if (lengths is not null)
+        {
+            report.BarPlot("lengths", "Mean generated tokens by user", "user", "tokens", [.. lengths.Keys], [.. lengths.Values]);
+        }
+
+        report.Metric("per_user", perUser).Metric("vanilla_accuracy", vanilla).Metric("mean_generated_tokens", lengths);
+        report.Save();
     }
 }
