@@ -76,6 +76,24 @@ public sealed class TrainerTests : IDisposable
         using var b = loadedUsers.Embed(["pos", "neg", null]);
         Assert.True(a.allclose(b, rtol: 0, atol: 0));
         Assert.Equal(accuracy, Accuracy(loadedPolicy, reference, loadedUsers, eval), 6);
+
+        // Identical logits for a sequence with each user's tokens spliced in.
+        using (no_grad())
+        {
+            var ids = tensor(eval[0].Tokens.Prompt.Select(i => (long)i).ToArray()).unsqueeze(0);
+            foreach (var who in new[] { "pos", "neg" })
+            {
+                Tensor Logits(CausalLM m, UserModel u)
+                {
+                    var e = m.Embed(ids);
+                    return m.Head(m.HiddenFromEmbeddings(cat([e[.., ..1], u.Embed([who]), e[.., 1..]], 1)));
+                }
+
+                using var x = Logits(policy, users);
+                using var y = Logits(loadedPolicy, loadedUsers);
+                Assert.True(x.allclose(y, rtol: 0, atol: 0), who);
+            }
+        }
     }
 
     [Fact]
