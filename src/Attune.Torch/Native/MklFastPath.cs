@@ -79,7 +79,7 @@ public static class MklFastPath
     internal static void Install()
     {
         var linux = OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64;
-        var cpuinfo = linux ? TryRead("/proc/cpuinfo") : null;
+        var cpuinfo = linux ? FirstProcessor("/proc/cpuinfo") : null;
         var decision = Decide(Environment.GetEnvironmentVariable(SwitchVariable), linux, cpuinfo);
         if (decision is not null)
         {
@@ -278,11 +278,23 @@ public static class MklFastPath
         }
     }
 
-    private static string? TryRead(string path)
+    /// <summary>The first processor's block of /proc/cpuinfo (the kernel generates the others only when read; on large machines that costs).</summary>
+    private static string? FirstProcessor(string path)
     {
         try
         {
-            return File.ReadAllText(path, System.Text.Encoding.ASCII);
+            var text = new System.Text.StringBuilder();
+            foreach (var line in File.ReadLines(path))
+            {
+                if (line.Length == 0 && text.Length > 0)
+                {
+                    break;
+                }
+
+                text.Append(line).Append('\n');
+            }
+
+            return text.ToString();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
