@@ -37,9 +37,9 @@ public sealed record MklFastPathOutcome(MklFastPathState State, string Message);
 /// <summary>
 /// oneMKL 2024.0, linked statically into TorchSharp's libtorch_cpu.so, asks one question before its
 /// first call, <c>mkl_serv_intel_cpu_true()</c> ("is the vendor GenuineIntel?"), and on any other
-/// vendor takes its generic code path even where the CPU has AVX-512; its environment switches
-/// (<c>MKL_ENABLE_INSTRUCTIONS</c>, <c>MKL_CBWR</c>, <c>mkl_cbwr_set</c>) only restrict the path on
-/// such CPUs. The function caches its answer in a variable that starts at -1 ("not asked yet").
+/// vendor takes its generic code path even where the CPU has AVX-512; its switches
+/// (<c>MKL_ENABLE_INSTRUCTIONS</c>, <c>MKL_CBWR</c> and the exported <c>mkl_serv_enable_instructions</c>,
+/// <c>mkl_serv_cbwr_set</c>) only restrict the path or are refused on such CPUs. The function caches its answer in a variable that starts at -1 ("not asked yet").
 /// On x86-64 Linux, on a non-Intel CPU with AVX-512 (avx512f, cd, bw, dq and vl in /proc/cpuinfo),
 /// Attune stores 1 in that variable before MKL's first call, after checking that the function's
 /// code is exactly the one it knows (<c>mov eax,[rip+d]; test eax,eax; js; ret</c>) and that the
@@ -196,7 +196,7 @@ public static class MklFastPath
                     $"MKL fast path: on ({_cpu}): oneMKL's vendor check ({VendorCheck} in libtorch_cpu.so) answers Intel, so MKL picks its code path by the CPU's features (AVX-512); {SwitchVariable}=0 turns this off"),
                 0 => new(MklFastPathState.TooLate,
                     "MKL fast path: not applied: MKL had already checked the CPU (torch was used before Attune.Torch was loaded); call Attune.Torch.Native.MklFastPath.Ensure() before the first torch operation"),
-                1 => new(MklFastPathState.TooLate, "MKL fast path: MKL's vendor check already answered Intel; nothing changed"),
+                1 => new(MklFastPathState.Applied, $"MKL fast path: on ({_cpu}): oneMKL's vendor check already answered Intel before Attune looked; nothing changed"),
                 _ => Refused($"the cached answer of {VendorCheck} holds {before}, not -1, 0 or 1"),
             };
         }
