@@ -32,6 +32,7 @@ public static class DpoThroughput
         var threads = int.Parse(Arg("--threads", "2"), CultureInfo.InvariantCulture);
         var modes = Arg("--modes", "cached,recomputed").Split(',');
         const int pairsPerStep = 4, prompt = 64, response = 192;
+        Console.Error.WriteLine(Attune.Torch.Native.MklFastPath.Ensure().Message);   // before the first matmul
         set_num_threads(threads);
         var config = BuiltInModels.Create("llama", "bench", 8192);
         var rng = new Random(7);

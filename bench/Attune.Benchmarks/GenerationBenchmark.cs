@@ -34,6 +34,7 @@ public static class GenerationBenchmark
             _ => [true, false],
         };
         var batches = (Value(args, "--batches") ?? "1,8").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        Console.Error.WriteLine(Attune.Torch.Native.MklFastPath.Ensure().Message);   // before the first matmul
         torch.set_num_threads(threads);
 
         var config = BuiltInModels.Create("llama", "bench", 8192);

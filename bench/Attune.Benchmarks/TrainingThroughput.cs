@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Attune.Torch.Models;
+using Attune.Torch.Native;
 using Attune.Torch.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -30,6 +31,8 @@ public static class TrainingThroughput
         var warmup = Arg("--warmup", 3);
         var trimEvery = Arg("--trim-every", new TrainerOptions().TrimEvery);
         const int batch = 8, seq = 256;
+        var mkl = MklFastPath.Ensure();   // before the first matmul (MeasureGemm); ATTUNE_MKL_FAST_PATH=0 for the old path
+        Console.Error.WriteLine(mkl.Message);
         set_num_threads(threads);
         Console.Error.WriteLine($"threads {get_num_threads()}, steps {steps} (+{warmup} warm-up), batch {batch} x {seq}");
 
@@ -111,6 +114,7 @@ public static class TrainingThroughput
             parameters,
             matmul_parameters = matmulParameters,
             threads = get_num_threads(),
+            mkl_fast_path = mkl.State.ToString(),
             trim_every = trimEvery,
             batch,
             seq,

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Reflection;
 using Attune.Core.Errors;
 using Attune.Core.Reproductions;
+using Attune.Torch.Native;
 
 namespace Attune.Cli;
 
@@ -135,6 +136,14 @@ public sealed class CliApp
             await Err.WriteLineAsync($"internal error: {ex.GetType().Name}: {ex.Message}");
             await Err.WriteLineAsync(context.Verbose ? ex.ToString() : "(run with --verbose for the stack trace)");
             return InternalFailure;
+        }
+        finally
+        {
+            // Whether oneMKL's AVX-512 path was set (docs/torch.md), once, for commands that loaded libtorch.
+            if (context.Verbose && MklFastPath.Report() is { } line)
+            {
+                await Err.WriteLineAsync(line);
+            }
         }
     }
 

@@ -1,0 +1,17 @@
+using System.Runtime.CompilerServices;
+using Attune.Torch.Native;
+
+namespace Attune.Alignment.Tests;
+
+internal static class TestSetup
+{
+    /// <summary>
+    /// xUnit runs test classes in no fixed order, and some call TorchSharp directly: settle oneMKL's
+    /// code path (docs/torch.md) before any of them, so every test, the fixtures' parity tests included,
+    /// runs on the path a user of Attune.Torch gets.
+    /// </summary>
+#pragma warning disable CA2255 // The test assembly's own start-up, before xUnit runs any test.
+    [ModuleInitializer]
+#pragma warning restore CA2255
+    internal static void SettleMklCodePath() => MklFastPath.Ensure();
+}
