@@ -17,7 +17,7 @@ namespace Attune.Benchmarks;
 /// Not a BenchmarkDotNet suite: one uncached batch-8 run takes tens of seconds, and peak memory
 /// is read from <c>/proc/self/status</c> (VmHWM, reset between configurations through
 /// <c>/proc/self/clear_refs</c>). Run: <c>dotnet run -c Release --project bench/Attune.Benchmarks -- generation</c>
-/// (options: <c>--threads N</c>, <c>--cache on|off|both</c>, <c>--repeats N</c>, <c>--batches 1,8</c>, <c>--new-tokens N</c>).
+/// (options: <c>--threads N</c>, <c>--precision fp32|bf16|bf16-pure</c>, <c>--cache on|off|both</c>, <c>--repeats N</c>, <c>--batches 1,8</c>, <c>--new-tokens N</c>).
 /// </remarks>
 public static class GenerationBenchmark
 {
@@ -35,13 +35,15 @@ public static class GenerationBenchmark
         };
         var batches = (Value(args, "--batches") ?? "1,8").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
         Console.Error.WriteLine(Attune.Torch.Native.MklFastPath.Ensure().Message);   // before the first matmul
+        var precision = Precisions.Parse(Value(args, "--precision") ?? "fp32");
         torch.set_num_threads(threads);
 
         var config = BuiltInModels.Create("llama", "bench", 8192);
         using var model = ModelFolder.Initialize(config, seed: 1);
+        model.SetPrecision(precision);
         model.eval();
         var random = new Random(7);
-        Console.Error.WriteLine($"bench llama: {model.ParameterCount:N0} parameters, {threads} threads, prompt {promptTokens}, {newTokens} new tokens, greedy");
+        Console.Error.WriteLine($"bench llama: {model.ParameterCount:N0} parameters, {threads} threads, prompt {promptTokens}, {newTokens} new tokens, greedy, {precision.Name()}");
 
         foreach (var batch in batches)
         {
@@ -71,6 +73,7 @@ public static class GenerationBenchmark
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
                     batch,
+                    precision = precision.Name(),
                     kv_cache = cache,
                     threads,
                     prompt_tokens = promptTokens,

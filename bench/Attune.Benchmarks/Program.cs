@@ -10,6 +10,7 @@ public static class Program
     /// <c>-- train-throughput [--steps N] [--threads N]</c> (training throughput; one run takes minutes),
     /// <c>-- dpo-throughput [--steps N] [--threads N] [--modes cached,recomputed]</c> (DPO steps/s, see <see cref="DpoThroughput"/>);
     /// <c>-- pdpo-throughput [--steps N] [--threads N] [--rounds N]</c> (P-DPO vs DPO steps/s, see <see cref="PdpoThroughput"/>);
+    /// <c>-- precision-throughput</c> and <c>-- precision-bands</c> (fp32 against bf16, see <see cref="PrecisionBenchmark"/>);
     /// <c>-- mcp [--calls N]</c> (MCP tools/call latency against the TypeScript SDK peer, see <see cref="McpBenchmark"/>);
     /// anything else goes to BenchmarkDotNet's switcher, e.g. <c>-- --filter '*Permutation*'</c>.
     /// </summary>
@@ -29,6 +30,10 @@ public static class Program
                 return DpoThroughput.Run(args[1..]);
             case "pdpo-throughput":
                 return PdpoThroughput.Run(args[1..]);
+            case "precision-throughput":
+                return PrecisionBenchmark.Throughput(args[1..]);
+            case "precision-bands":
+                return PrecisionBenchmark.Bands(args[1..]);
             case "mcp":
                 return McpBenchmark.RunAsync(args[1..]).GetAwaiter().GetResult();
             default:

@@ -14,7 +14,7 @@ namespace Attune.Benchmarks;
 /// dispose scope and malloc_trim per step, metrics.jsonl written) on the ~19M-parameter bench Llama:
 /// batch 8 × sequence 256, float32, CPU, 2 threads. Also measures the machine's float32 GEMM rate
 /// (2048×2048 matmuls) and the resident memory across the steps.
-/// Run: <c>dotnet run -c Release --project bench/Attune.Benchmarks -- train-throughput [--steps 100] [--threads 2] [--warmup 3]</c>
+/// Run: <c>dotnet run -c Release --project bench/Attune.Benchmarks -- train-throughput [--steps 100] [--threads 2] [--warmup 3] [--precision fp32|bf16]</c>
 /// </summary>
 public static class TrainingThroughput
 {
@@ -30,6 +30,8 @@ public static class TrainingThroughput
         var threads = Arg("--threads", 2);
         var warmup = Arg("--warmup", 3);
         var trimEvery = Arg("--trim-every", new TrainerOptions().TrimEvery);
+        var precisionIndex = Array.IndexOf(args, "--precision");
+        var precision = Precisions.Parse(precisionIndex >= 0 && precisionIndex + 1 < args.Length ? args[precisionIndex + 1] : "fp32");
         const int batch = 8, seq = 256;
         var mkl = MklFastPath.Ensure();   // before the first matmul (MeasureGemm); ATTUNE_MKL_FAST_PATH=0 for the old path
         Console.Error.WriteLine(mkl.Message);
@@ -81,6 +83,7 @@ public static class TrainingThroughput
         var trainer = new Trainer<long[,]>(model, objective, new TrainerOptions
         {
             MaxSteps = warmup + steps, LearningRate = 3e-4, WarmupSteps = 10, Schedule = ScheduleKind.Cosine, MaxGradNorm = 1.0, LogEvery = 10, KeepCheckpoints = 1, TrimEvery = trimEvery,
+            Precision = precision,
         }, output, progress: Console.Error);
         trainer.Hooks.Add(m =>
         {
@@ -115,6 +118,7 @@ public static class TrainingThroughput
             matmul_parameters = matmulParameters,
             threads = get_num_threads(),
             mkl_fast_path = mkl.State.ToString(),
+            precision = precision.Name(),
             trim_every = trimEvery,
             batch,
             seq,

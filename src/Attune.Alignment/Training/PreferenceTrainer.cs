@@ -101,6 +101,16 @@ public sealed record PreferenceTrainerOptions
     public int Seed { get; init; } = Seeds.Default;
 
     public bool Resume { get; init; }
+
+    /// <summary>
+    /// How the policy and the reference compute (Attune.Torch's <see cref="Torch.Models.Precision"/>; set on both
+    /// before the reference log-probs, so that at step 0 the policy's and the reference's are computed alike).
+    /// <see cref="Precision.Bf16Pure"/> trains LoRA adapters only. Recorded in checkpoints; resuming in another precision is refused.
+    /// </summary>
+    public Precision Precision { get; init; } = Precision.Fp32;
+
+    /// <summary>The type of the final weights (null: float32, the trained weights' type); checkpoints keep float32.</summary>
+    public Torch.Safetensors.SafetensorsDType? SaveDType { get; init; }
 }
 
 /// <summary>
@@ -240,11 +250,20 @@ public sealed class PreferenceTrainer
         Directory.CreateDirectory(_output);
         var checkpointRoot = Path.Combine(_output, "checkpoints");
         Checkpoints.RemoveLeftovers(checkpointRoot);
+        if (_o.Precision == Precision.Bf16Pure && _o.Lora is null)
+        {
+            throw new AttuneInputException(Trainer.Bf16PureFullMessage);
+        }
+
+        _policy.SetPrecision(_o.Precision);   // before the adapters: they stay float32 in every precision
+        _reference?.SetPrecision(_o.Precision);
         if (_o.Lora is not null && !_policy.named_parameters().Any(p => CausalLM.IsAdapterParameter(p.name)))
         {
             LoraAdapter.Attach(_policy, _o.Lora, _o.Seed);
             LoraAdapter.FreezeBase(_policy);
         }
+
+        Trainer.ApplyPrecision(_policy, _o.Precision);   // refuses bf16-pure with trainable base weights
 
         // Each tensor once: TorchSharp lists a tied output head under both names, and updating both would step it twice.
         var trainable = _policy.UniqueNamedParameters().Where(p => p.Parameter.requires_grad).Concat(ExtraParameters).ToList();
@@ -281,6 +300,7 @@ public sealed class PreferenceTrainer
         if (latest is not null)
         {
             var state = Checkpoints.Restore(latest, _policy, _o.Lora is not null, optimizer);
+            Trainer.CheckResumePrecision(state, _o.Precision, latest);
             if (state.Seed != _o.Seed || state.MicroBatchesPerEpoch != StepsPerEpoch || state.Step > TotalSteps)
             {
                 throw new AttuneInputException($"the checkpoint was made with seed {state.Seed} and {state.MicroBatchesPerEpoch} batches an epoch (step {state.Step}); " +
@@ -405,7 +425,7 @@ public sealed class PreferenceTrainer
         string? final = null;
         if (!cancelled)
         {
-            final = Checkpoints.WriteFinal(_output, _policy, _o.Lora, WriteExtras);
+            final = Checkpoints.WriteFinal(_output, _policy, _o.Lora, WriteExtras, _o.SaveDType ?? Torch.Safetensors.SafetensorsDType.F32);
             if (_o.Plot)
             {
                 PlotMetrics(metricsPath);
@@ -603,7 +623,7 @@ public sealed class PreferenceTrainer
         var state = new TrainerState
         {
             Step = step, TotalSteps = TotalSteps, Epoch = epoch, NextMicroBatch = (int)(step % StepsPerEpoch), MicroBatchesPerEpoch = StepsPerEpoch,
-            GradAccum = 1, Seed = _o.Seed, LearningRate = lr, LastLoss = loss, Lora = _o.Lora is not null,
+            GradAccum = 1, Seed = _o.Seed, LearningRate = lr, LastLoss = loss, Lora = _o.Lora is not null, Precision = _o.Precision.Name(),
         };
         var path = Checkpoints.Save(root, _policy, _o.Lora, optimizer, state, RunConfig, WriteExtras, _o.KeepCheckpoints);
         _progress.WriteLine($"checkpoint {path}");

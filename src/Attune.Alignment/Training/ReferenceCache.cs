@@ -19,12 +19,20 @@ public sealed record ReferenceLogProbs(double[] Chosen, double[] Rejected, strin
 /// </summary>
 public static class ReferenceCache
 {
-    /// <summary>The hex SHA-256 of a model's configuration and weights.</summary>
+    /// <summary>
+    /// The hex SHA-256 of a model's configuration and weights, and of its precision when that is not
+    /// fp32: bf16 computes other log-probs from the same float32 weights (fp32 keys are unchanged).
+    /// </summary>
     public static string ModelHash(CausalLM model)
     {
         ArgumentNullException.ThrowIfNull(model);
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(model.Config)));
+        if (model.Precision != Precision.Fp32)
+        {
+            sha.AppendData(Encoding.UTF8.GetBytes("precision:" + model.Precision.Name()));
+        }
+
         foreach (var (name, p) in model.StateDict().OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             sha.AppendData(Encoding.UTF8.GetBytes(name));

@@ -150,6 +150,7 @@ public sealed class AlignCommands : ICommandModule
         var cacheDir = new Option<string?>("--ref-cache") { Description = "Folder of the reference log-prob cache (default: OUT/reference-cache)." };
         var appendEos = new Option<bool>("--append-eos") { Description = "Append the tokenizer's EOS to both responses." };
         var loraOptions = new LoraCliOptions();
+        var precisionOptions = new PrecisionCliOptions();
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 1, Description = "Passes over the data." };
         var maxSteps = new Option<int?>("--max-steps") { Description = "Stop after this many steps." };
         var batchSize = new Option<int>("--batch-size") { DefaultValueFactory = _ => 8, Description = "Pairs per step." };
@@ -172,7 +173,7 @@ public sealed class AlignCommands : ICommandModule
         {
             model, reference, tokenizer, data, eval, output, loss, beta, smoothing, alpha, gamma, lambda, nll, update, noCache, cacheDir, appendEos,
             loraOptions.Rank, loraOptions.Alpha, loraOptions.Dropout, loraOptions.Targets, epochs, maxSteps, batchSize, lr, minLr, warmup, schedule, weightDecay, maxGradNorm,
-            saveEvery, keep, evalEvery, logEvery, probeEvery, probeIndex, resume, threads, device,
+            saveEvery, keep, evalEvery, logEvery, probeEvery, probeIndex, resume, threads, device, precisionOptions.Precision, precisionOptions.SaveDType,
         };
         group.Subcommands.Add(command);
         app.SetAction(command, (ctx, ct) =>
@@ -185,6 +186,8 @@ public sealed class AlignCommands : ICommandModule
                 "pair-normalized" or "pair-normalised" => UpdateRule.PairNormalized,
                 var other => throw new AttuneInputException($"unknown update rule '{other}' (adamw, sgd, pair-normalized)", null, null, "--update"),
             };
+            var lora = loraOptions.Read(ctx);
+            var (precision, saveDType) = precisionOptions.ReadForTraining(ctx, lora is not null);
             if (ctx.Get(threads) is int n)
             {
                 TorchSharp.torch.set_num_threads(n);
@@ -192,19 +195,18 @@ public sealed class AlignCommands : ICommandModule
 
             var modelDir = ctx.Get(model)!;
             var deviceValue = ModelFolder.ParseDevice(ctx.Get(device));
-            var (policy, tok) = ModelFolder.Open(modelDir, ctx.Get(tokenizer), deviceValue);
+            var (policy, tok) = ModelFolder.Open(modelDir, ctx.Get(tokenizer), deviceValue, precision);
             using (policy)
             {
                 var refDir = ctx.Get(reference) ?? modelDir;
                 using var referenceModel = MarginLoss.NeedsReference(lossName)
-                    ? (Directory.Exists(refDir) ? CausalLM.Load(refDir, deviceValue) : throw new AttuneInputException("reference model folder not found", refDir))
+                    ? (Directory.Exists(refDir) ? CausalLM.Load(refDir, deviceValue, precision) : throw new AttuneInputException("reference model folder not found", refDir))
                     : null;
                 var maxLength = policy.Config.MaxPositionEmbeddings;
                 var dataPath = ctx.Get(data)!;
                 var train = PreferenceData.Encode(PreferenceData.Read(dataPath), tok, dataPath, ctx.Get(appendEos), maxLength);
                 var evalPath = ctx.Get(eval);
                 var evalPairs = evalPath is null ? null : PreferenceData.Encode(PreferenceData.Read(evalPath), tok, evalPath, ctx.Get(appendEos), maxLength);
-                var lora = loraOptions.Read(ctx);
                 var options = new PreferenceTrainerOptions
                 {
                     Loss = lossName,
@@ -230,6 +232,8 @@ public sealed class AlignCommands : ICommandModule
                     ProbeIndex = ctx.Get(probeIndex),
                     Seed = ctx.Seed,
                     Resume = ctx.Get(resume),
+                    Precision = precision,
+                    SaveDType = saveDType,
                 };
                 var tokenizerPath = ctx.Get(tokenizer) ?? Path.Combine(modelDir, "tokenizer.json");
                 var runConfig = new JsonObject
@@ -259,6 +263,8 @@ public sealed class AlignCommands : ICommandModule
                     ["max_grad_norm"] = options.MaxGradNorm,
                     ["lora"] = lora is null ? null : new JsonObject { ["r"] = lora.Rank, ["alpha"] = lora.Alpha, ["dropout"] = lora.Dropout },
                     ["seed"] = options.Seed,
+                    ["precision"] = precision.Name(),
+                    ["save_dtype"] = Precisions.SaveTypeName(saveDType ?? Torch.Safetensors.SafetensorsDType.F32),
                     ["attune"] = CliApp.Version,
                 };
                 var padId = tok.PadTokenId ?? policy.Config.PadTokenId ?? 0;
@@ -293,6 +299,7 @@ public sealed class AlignCommands : ICommandModule
                         seconds = r.Seconds,
                         checkpoint = r.Checkpoint,
                         output = r.Output,
+                        precision = precision.Name(),
                     });
                 }
                 else

@@ -24,11 +24,12 @@ public sealed class ModelCommands : ICommandModule
         var modelDir = new Option<string>("--model") { Description = "A checkpoint folder (config.json + model.safetensors).", Required = true };
         var tokenizerFile = new Option<string?>("--tokenizer") { Description = "tokenizer.json (default: the one in the model folder)." };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var precision = PrecisionCliOptions.NewPrecisionOption();
 
         AddTokenize(app, group);
-        AddLogits(app, group, modelDir, tokenizerFile, device);
-        AddGenerate(app, group, modelDir, tokenizerFile, device);
-        AddLogprob(app, group, modelDir, tokenizerFile, device);
+        AddLogits(app, group, modelDir, tokenizerFile, device, precision);
+        AddGenerate(app, group, modelDir, tokenizerFile, device, precision);
+        AddLogprob(app, group, modelDir, tokenizerFile, device, precision);
         AddInfo(app, group, modelDir);
         AddInit(app, group);
         AddMerge(app, group);
@@ -61,14 +62,14 @@ public sealed class ModelCommands : ICommandModule
         });
     }
 
-    private static void AddLogits(CliApp app, Command group, Option<string> modelDir, Option<string?> tokenizerFile, Option<string> device)
+    private static void AddLogits(CliApp app, Command group, Option<string> modelDir, Option<string?> tokenizerFile, Option<string> device, Option<string> precision)
     {
         var text = new Option<string>("--text") { Description = "The text to run.", Required = true };
-        var command = new Command("logits", "Run the model on a text: logits shape, first and last rows, sums.") { modelDir, tokenizerFile, device, text };
+        var command = new Command("logits", "Run the model on a text: logits shape, first and last rows, sums.") { modelDir, tokenizerFile, device, precision, text };
         group.Subcommands.Add(command);
         app.SetAction(command, (ctx, _) =>
         {
-            var (model, tok) = ModelFolder.Open(ctx.Get(modelDir)!, ctx.Get(tokenizerFile), ModelFolder.ParseDevice(ctx.Get(device)));
+            var (model, tok) = ModelFolder.Open(ctx.Get(modelDir)!, ctx.Get(tokenizerFile), ModelFolder.ParseDevice(ctx.Get(device)), Precisions.Parse(ctx.Get(precision)));
             using (model)
             using (no_grad())
             using (var scope = NewDisposeScope())
@@ -105,7 +106,7 @@ public sealed class ModelCommands : ICommandModule
         });
     }
 
-    private static void AddGenerate(CliApp app, Command group, Option<string> modelDir, Option<string?> tokenizerFile, Option<string> device)
+    private static void AddGenerate(CliApp app, Command group, Option<string> modelDir, Option<string?> tokenizerFile, Option<string> device, Option<string> precision)
     {
         var prompt = new Option<string>("--prompt") { Description = "The prompt.", Required = true };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "How many tokens to add at most.", DefaultValueFactory = _ => 64 };
@@ -115,7 +116,7 @@ public sealed class ModelCommands : ICommandModule
         var topP = new Option<double>("--top-p") { Description = "Sample among the most likely tokens whose probability reaches p.", DefaultValueFactory = _ => 1.0 };
         var stop = new Option<string[]>("--stop") { Description = "Stop once the text contains this string (repeatable).", AllowMultipleArgumentsPerToken = false };
         var noCache = new Option<bool>("--no-cache") { Description = "Recompute the whole sequence at each step (for comparison)." };
-        var command = new Command("generate", "Continue a prompt.") { modelDir, tokenizerFile, device, prompt, maxNew, greedy, temperature, topK, topP, stop, noCache };
+        var command = new Command("generate", "Continue a prompt.") { modelDir, tokenizerFile, device, precision, prompt, maxNew, greedy, temperature, topK, topP, stop, noCache };
         group.Subcommands.Add(command);
         app.SetAction(command, (ctx, ct) =>
         {
@@ -124,7 +125,7 @@ public sealed class ModelCommands : ICommandModule
                 throw new AttuneInputException("--max-new-tokens, --top-k and --temperature must be >= 0 and --top-p in (0, 1]");
             }
 
-            var (model, tok) = ModelFolder.Open(ctx.Get(modelDir)!, ctx.Get(tokenizerFile), ModelFolder.ParseDevice(ctx.Get(device)));
+            var (model, tok) = ModelFolder.Open(ctx.Get(modelDir)!, ctx.Get(tokenizerFile), ModelFolder.ParseDevice(ctx.Get(device)), Precisions.Parse(ctx.Get(precision)));
             using (model)
             {
                 var promptIds = tok.Encode(ctx.Get(prompt)!);
@@ -164,15 +165,15 @@ public sealed class ModelCommands : ICommandModule
         });
     }
 
-    private static void AddLogprob(CliApp app, Command group, Option<string> modelDir, Option<string?> tokenizerFile, Option<string> device)
+    private static void AddLogprob(CliApp app, Command group, Option<string> modelDir, Option<string?> tokenizerFile, Option<string> device, Option<string> precision)
     {
         var prompt = new Option<string>("--prompt") { Description = "The prompt (conditioned on).", Required = true };
         var response = new Option<string>("--response") { Description = "The response whose log-probability is summed.", Required = true };
-        var command = new Command("logprob", "Log-probability of a response given a prompt (each encoded separately).") { modelDir, tokenizerFile, device, prompt, response };
+        var command = new Command("logprob", "Log-probability of a response given a prompt (each encoded separately).") { modelDir, tokenizerFile, device, precision, prompt, response };
         group.Subcommands.Add(command);
         app.SetAction(command, (ctx, _) =>
         {
-            var (model, tok) = ModelFolder.Open(ctx.Get(modelDir)!, ctx.Get(tokenizerFile), ModelFolder.ParseDevice(ctx.Get(device)));
+            var (model, tok) = ModelFolder.Open(ctx.Get(modelDir)!, ctx.Get(tokenizerFile), ModelFolder.ParseDevice(ctx.Get(device)), Precisions.Parse(ctx.Get(precision)));
             using (model)
             using (no_grad())
             {

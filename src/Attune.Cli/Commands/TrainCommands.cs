@@ -24,6 +24,7 @@ public sealed class TrainCommands : ICommandModule
         var eval = new Option<string?>("--eval") { Description = "Held-out data in the same form; its mean loss per response token is reported." };
         var output = new Option<string>("--out") { Description = "The run folder: metrics.jsonl, checkpoints/, and model/ or adapter/ at the end.", Required = true };
         var loraOptions = new LoraCliOptions();
+        var precisionOptions = new PrecisionCliOptions();
         var epochs = new Option<int>("--epochs") { Description = "Passes over the data.", DefaultValueFactory = _ => 1 };
         var maxSteps = new Option<int?>("--max-steps") { Description = "Stop after this many optimizer steps." };
         var batchSize = new Option<int>("--batch-size") { Description = "Examples per micro-batch.", DefaultValueFactory = _ => 8 };
@@ -44,7 +45,7 @@ public sealed class TrainCommands : ICommandModule
         var command = new Command("sft", "Supervised fine-tuning on prompt/response pairs: loss on response tokens only; full or LoRA.")
         {
             model, tokenizer, data, eval, output, loraOptions.Rank, loraOptions.Alpha, loraOptions.Dropout, loraOptions.Targets, epochs, maxSteps, batchSize, gradAccum, lr, minLr,
-            warmup, schedule, weightDecay, maxGradNorm, saveEvery, keep, evalEvery, logEvery, resume, threads, device,
+            warmup, schedule, weightDecay, maxGradNorm, saveEvery, keep, evalEvery, logEvery, resume, threads, device, precisionOptions.Precision, precisionOptions.SaveDType,
         };
         group.Subcommands.Add(command);
         app.SetAction(command, (ctx, ct) =>
@@ -55,16 +56,17 @@ public sealed class TrainCommands : ICommandModule
                 throw new AttuneInputException("--epochs, --batch-size, --grad-accum, --lr and --max-steps must be positive, --lora-r not negative");
             }
 
+            var lora = loraOptions.Read(ctx);
+            var (precision, saveDType) = precisionOptions.ReadForTraining(ctx, lora is not null);
             if (ctx.Get(threads) is int n)
             {
                 TorchSharp.torch.set_num_threads(n);
             }
 
             var tokenizerPath = ctx.Get(tokenizer) ?? Path.Combine(modelDir, "tokenizer.json");
-            var (lm, tok) = ModelFolder.Open(modelDir, ctx.Get(tokenizer), ModelFolder.ParseDevice(ctx.Get(device)));
+            var (lm, tok) = ModelFolder.Open(modelDir, ctx.Get(tokenizer), ModelFolder.ParseDevice(ctx.Get(device)), precision);
             using (lm)
             {
-                var lora = loraOptions.Read(ctx);
                 var trainerOptions = new TrainerOptions
                 {
                     Epochs = ctx.Get(epochs),
@@ -82,6 +84,8 @@ public sealed class TrainCommands : ICommandModule
                     LogEvery = ctx.Get(logEvery),
                     Seed = ctx.Seed,
                     Resume = ctx.Get(resume),
+                    Precision = precision,
+                    SaveDType = saveDType,
                 };
                 var options = new SftOptions
                 {
@@ -115,6 +119,8 @@ public sealed class TrainCommands : ICommandModule
                         ["r"] = lora.Rank, ["alpha"] = lora.Alpha, ["dropout"] = lora.Dropout,
                         ["targets"] = new JsonArray([.. lora.TargetModules.Select(t => (JsonNode)t)]),
                     },
+                    ["precision"] = precision.Name(),
+                    ["save_dtype"] = Precisions.SaveTypeName(saveDType ?? Torch.Safetensors.SafetensorsDType.F32),
                     ["threads"] = TorchSharp.torch.get_num_threads(),
                     ["attune"] = CliApp.Version,
                 };
@@ -138,6 +144,8 @@ public sealed class TrainCommands : ICommandModule
                         checkpoint = t.Checkpoint,
                         output = t.Output,
                         lora_modules = result.LoraModules,
+                        precision = precision.Name(),
+                        save_dtype = Precisions.SaveTypeName(saveDType ?? Torch.Safetensors.SafetensorsDType.F32),
                     });
                 }
                 else

@@ -151,8 +151,8 @@ public static class LoraAdapter
         }
     }
 
-    /// <summary>Writes the adapters in the PEFT layout so that <c>PeftModel.from_pretrained</c> loads them.</summary>
-    public static void Save(CausalLM model, LoraConfig config, string directory, string? baseModel = null)
+    /// <summary>Writes the adapters in the PEFT layout so that <c>PeftModel.from_pretrained</c> loads them, as <paramref name="dtype"/>.</summary>
+    public static void Save(CausalLM model, LoraConfig config, string directory, string? baseModel = null, Safetensors.SafetensorsDType dtype = Safetensors.SafetensorsDType.F32)
     {
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (path, p) in model.Projections().Where(p => p.Projection.HasAdapter))
@@ -167,7 +167,7 @@ public static class LoraAdapter
         }
 
         Directory.CreateDirectory(directory);
-        Safetensors.Safetensors.Save(Path.Combine(directory, WeightsFile), tensors);
+        Safetensors.Safetensors.Save(Path.Combine(directory, WeightsFile), tensors, dtype);
         var json = new JsonObject
         {
             ["peft_type"] = "LORA",

@@ -35,6 +35,59 @@ public sealed class CausalLM : nn.Module
 
     public Device Device => lm_head.Weight.device;
 
+    /// <summary>How the model stores its weights and computes (<see cref="SetPrecision"/>); float32 unless set.</summary>
+    public Precision Precision { get; private set; } = Precision.Fp32;
+
+    /// <summary>
+    /// Switches the model to <paramref name="precision"/>. Going to or from <see cref="Precision.Bf16Pure"/>
+    /// converts the stored base weights (embeddings, projections, norms; a tied head stays tied), each
+    /// into a new parameter object: collect parameters for an optimizer after this call. LoRA adapters
+    /// keep their float32 weights in every precision. <see cref="Precision.Fp32"/> and
+    /// <see cref="Precision.Bf16"/> share float32 weights, so switching between them converts nothing.
+    /// </summary>
+    public void SetPrecision(Precision precision)
+    {
+        var storage = precision.StorageType();
+        if (lm_head.Weight.dtype != storage)
+        {
+            using var noGrad = no_grad();
+            foreach (var (_, module) in named_modules())
+            {
+                switch (module)
+                {
+                    case Projection p when !(Config.TieWordEmbeddings && ReferenceEquals(p, lm_head)):
+                        p.ConvertBase(storage);
+                        break;
+                    case RmsNorm n:
+                        n.ConvertWeight(storage);
+                        break;
+                }
+            }
+
+            var embeddings = model.ConvertEmbeddings(storage);
+            if (Config.TieWordEmbeddings)
+            {
+                lm_head.UseWeight(embeddings);
+            }
+        }
+
+        var compute = precision.ComputeType();
+        foreach (var (_, module) in named_modules())
+        {
+            switch (module)
+            {
+                case Projection p:
+                    p.ComputeType = compute;
+                    break;
+                case Attention a:
+                    a.ComputeType = compute;
+                    break;
+            }
+        }
+
+        Precision = precision;
+    }
+
     /// <summary>Parameters counted once (a tied head is not counted twice).</summary>
     public long ParameterCount => StateDict().Values.Sum(t => t.numel());
 
@@ -48,11 +101,26 @@ public sealed class CausalLM : nn.Module
     public Tensor Forward(Tensor ids, Tensor? attentionMask = null, Tensor? positions = null, KvCache? cache = null)
     {
         using var scope = NewDisposeScope();
-        return lm_head.forward(Hidden(ids, attentionMask, positions, cache)).MoveToOuterDisposeScope();
+        return Head(Hidden(ids, attentionMask, positions, cache)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The output head: logits [..., V] for final hidden states [..., E].</summary>
-    public Tensor Head(Tensor hidden) => lm_head.forward(hidden);
+    /// <summary>
+    /// The output head: float32 logits [..., V] for final hidden states [..., E], in every precision
+    /// (under bfloat16 the product runs in bfloat16 and is cast up, so softmax and log-softmax run in float32).
+    /// </summary>
+    public Tensor Head(Tensor hidden)
+    {
+        var logits = lm_head.forward(hidden);
+        if (logits.dtype == ScalarType.Float32)
+        {
+            return logits;
+        }
+
+        using (logits)
+        {
+            return logits.to_type(ScalarType.Float32);
+        }
+    }
 
     /// <summary>The final hidden states [B, T, E] (before the output head).</summary>
     public Tensor Hidden(Tensor ids, Tensor? attentionMask = null, Tensor? positions = null, KvCache? cache = null) =>
@@ -172,12 +240,27 @@ public sealed class CausalLM : nn.Module
         }
     }
 
-    /// <summary>Loads a checkpoint folder (config.json + model.safetensors or shards), float32.</summary>
-    public static CausalLM Load(string directory, Device? device = null)
+    /// <summary>
+    /// Loads a checkpoint folder (config.json + model.safetensors or shards) in <paramref name="precision"/>:
+    /// whatever the file's floating type (F32, F16, BF16, F64), the weights are converted to the
+    /// precision's stored type (float32, or bfloat16 for <see cref="Precision.Bf16Pure"/>).
+    /// </summary>
+    public static CausalLM Load(string directory, Device? device = null, Precision precision = Precision.Fp32)
     {
         var config = ModelConfig.Load(directory);
         var model = new CausalLM(config);
-        var tensors = Safetensors.Safetensors.LoadCheckpoint(directory, ScalarType.Float32);
+        Dictionary<string, Tensor> tensors;
+        try
+        {
+            model.SetPrecision(precision);
+            tensors = Safetensors.Safetensors.LoadCheckpoint(directory, precision.StorageType());
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+
         try
         {
             model.LoadStateDict(tensors, directory);

@@ -112,7 +112,8 @@ public static class LogProbs
     /// then the target's logit minus the log-sum-exp, in row chunks whose logits stay under
     /// <paramref name="chunkLogitBytes"/> (the [M, V] logits of a whole batch are one allocation
     /// above glibc's mmap threshold, mapped and page-faulted afresh on every step; see
-    /// docs/torch.md). Differentiable.
+    /// docs/torch.md). The log-softmax runs in float32 in every precision (<see cref="CausalLM.Head"/>
+    /// returns float32 logits), so the values summed into sequence log-probs are float32. Differentiable.
     /// </summary>
     public static Tensor TargetLogProbs(CausalLM model, Tensor hidden, Tensor targets, long chunkLogitBytes = ChunkLogitBytes)
     {
@@ -120,7 +121,7 @@ public static class LogProbs
         ArgumentNullException.ThrowIfNull(hidden);
         using var scope = NewDisposeScope();
         var rows = hidden.shape[0];
-        var perChunk = Math.Max(1, chunkLogitBytes / (model.Config.VocabSize * hidden.element_size()));
+        var perChunk = Math.Max(1, chunkLogitBytes / (model.Config.VocabSize * sizeof(float)));   // the logits are float32 in every precision
         var chunks = Math.Max(1, (rows + perChunk - 1) / perChunk);
         var size = Math.Max(1, (rows + chunks - 1) / chunks);                                // even chunks
         var parts = new List<Tensor>();

@@ -25,8 +25,8 @@ public static class ModelFolder
         return AutoTokenizer.Load(path);
     }
 
-    /// <summary>Opens a model folder for inference on <paramref name="device"/> with its tokenizer.</summary>
-    public static (CausalLM Model, ITokenizer Tokenizer) Open(string directory, string? tokenizerPath, Device? device = null)
+    /// <summary>Opens a model folder for inference on <paramref name="device"/> in <paramref name="precision"/>, with its tokenizer.</summary>
+    public static (CausalLM Model, ITokenizer Tokenizer) Open(string directory, string? tokenizerPath, Device? device = null, Precision precision = Precision.Fp32)
     {
         if (!Directory.Exists(directory))
         {
@@ -34,7 +34,7 @@ public static class ModelFolder
         }
 
         var tokenizer = LoadTokenizer(directory, tokenizerPath);
-        var model = CausalLM.Load(directory, device);
+        var model = CausalLM.Load(directory, device, precision);
         if (tokenizer.VocabSize > model.Config.VocabSize)
         {
             model.Dispose();

@@ -8,12 +8,16 @@ namespace Attune.Torch.Models;
 /// <summary>
 /// A linear projection y = x Wᵀ + b that can carry a LoRA adapter: y += s · B(A(dropout(x))),
 /// s = alpha / r (or alpha / √r with rsLoRA). Parameter names follow PEFT: <c>weight</c>,
-/// <c>bias</c>, <c>lora_A.weight</c> [r, in], <c>lora_B.weight</c> [out, r].
+/// <c>bias</c>, <c>lora_A.weight</c> [r, in], <c>lora_B.weight</c> [out, r]. With a
+/// <see cref="ComputeType"/> (bfloat16 under <see cref="Precision.Bf16"/>), the input, the weights
+/// and the adapter are cast to it for the products; the casts are differentiable, so gradients
+/// reach the stored (float32 master) weights in their own type.
 /// </summary>
 public sealed class Projection : nn.Module<Tensor, Tensor>
 {
-    private readonly Parameter weight;
-    private readonly Parameter? bias;
+    // Not readonly: CausalLM.SetPrecision replaces them when the stored type changes.
+    private Parameter weight;
+    private Parameter? bias;
     private Linear? lora_A;
     private Linear? lora_B;
     private Dropout? _loraDropout;
@@ -56,18 +60,61 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
 
     public Parameter? LoraB => lora_B?.weight;
 
+    /// <summary>The type the products run in (null: the weight's own). Set by <see cref="CausalLM.SetPrecision"/>.</summary>
+    public ScalarType? ComputeType { get; set; }
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = F.linear(x, weight, bias);
+        var type = ComputeType ?? weight.dtype;
+        var y = F.linear(Cast(x, type), Cast(weight, type), bias is null ? null : Cast(bias, type));
         if (lora_A is not null && !Merged)
         {
             var h = _loraDropout is null ? x : _loraDropout.forward(x);
-            y = y + (lora_B!.forward(lora_A.forward(h)) * Scaling);
+            var down = F.linear(Cast(h, type), Cast(lora_A.weight!, type));                     // [..., r]
+            y = y + (F.linear(down, Cast(lora_B!.weight!, type)) * Scaling);
         }
 
         return y.MoveToOuterDisposeScope();
     }
+
+    /// <summary>Stores the base weight and bias (not the adapter) as <paramref name="dtype"/>.</summary>
+    internal void ConvertBase(ScalarType dtype)
+    {
+        if (weight.dtype != dtype)
+        {
+            var old = weight;
+            UseWeight(Converted(old, dtype));
+            old.Dispose();
+        }
+
+        if (bias is not null && bias.dtype != dtype)
+        {
+            var old = bias;
+            bias = Converted(old, dtype);
+            ConditionallyRegisterParameter(nameof(bias), bias);
+            old.Dispose();
+        }
+    }
+
+    /// <summary>Points the weight at <paramref name="shared"/> (a tied head, after the embedding was converted).</summary>
+    internal void UseWeight(Parameter shared)
+    {
+        weight = shared;
+        ConditionallyRegisterParameter(nameof(weight), weight);
+    }
+
+    /// <summary>A new parameter holding <paramref name="p"/>'s values as <paramref name="dtype"/>, trainable as <paramref name="p"/> was.</summary>
+    internal static Parameter Converted(Parameter p, ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var result = new Parameter(p.detach().to_type(dtype), p.requires_grad);
+        result.DetachFromDisposeScope();
+        return result;
+    }
+
+    private static Tensor Cast(Tensor t, ScalarType type) => t.dtype == type ? t : t.to_type(type);
 
     /// <summary>Attaches an adapter of rank <paramref name="rank"/>: A from PEFT's default (Kaiming-uniform), B zero, so the model is unchanged until trained.</summary>
     public void AttachAdapter(int rank, double alpha, double dropout, bool rsLora)

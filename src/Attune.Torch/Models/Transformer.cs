@@ -15,7 +15,7 @@ namespace Attune.Torch.Models;
 /// <summary>Root-mean-square layer norm, computed in float32 as the reference does.</summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
-    private readonly Parameter weight;
+    private Parameter weight;   // not readonly: replaced when the stored type changes
     private readonly double _eps;
 
     public RmsNorm(long size, double eps) : base("RMSNorm")
@@ -34,6 +34,18 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         var variance = input.pow(2).mean([-1], keepdim: true);
         var normed = input * rsqrt(variance + _eps);
         return (weight * normed.to_type(x.dtype)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Stores the weight as <paramref name="dtype"/>.</summary>
+    internal void ConvertWeight(ScalarType dtype)
+    {
+        if (weight.dtype != dtype)
+        {
+            var old = weight;
+            weight = Projection.Converted(old, dtype);
+            ConditionallyRegisterParameter(nameof(weight), weight);
+            old.Dispose();
+        }
     }
 }
 
@@ -190,6 +202,13 @@ public sealed class Attention : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>
+    /// The type attention runs in (null: the activations' own). Under bfloat16 precisions the
+    /// rotation is applied in float32 (the tables are float32) and q, k, v are then cast, so the
+    /// KV cache holds bfloat16 too.
+    /// </summary>
+    public ScalarType? ComputeType { get; set; }
+
     /// <param name="x">[B, T, E]</param>
     /// <param name="mask">[B, 1, T, S] booleans (true: may attend), or null for plain causal attention without a past.</param>
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layer)
@@ -207,6 +226,11 @@ public sealed class Attention : nn.Module
 
         q = RotaryEmbedding.Apply(q.transpose(1, 2), cos, sin);                      // [B, H, T, D]
         k = RotaryEmbedding.Apply(k.transpose(1, 2), cos, sin);                      // [B, K, T, D]
+        if (ComputeType is { } type && q.dtype != type)
+        {
+            (q, k, v) = (q.to_type(type), k.to_type(type), v.to_type(type));
+        }
+
         if (cache is not null)
         {
             (k, v) = cache.Append(layer, k, v);                                       // [B, K, S, D]
@@ -292,6 +316,19 @@ public sealed class DecoderStack : nn.Module
     }
 
     public Embedding Embeddings => embed_tokens;
+
+    /// <summary>Stores the embedding matrix as <paramref name="dtype"/>; returns the (new) parameter.</summary>
+    internal Parameter ConvertEmbeddings(ScalarType dtype)
+    {
+        var old = embed_tokens.weight!;
+        if (old.dtype != dtype)
+        {
+            embed_tokens.weight = Projection.Converted(old, dtype);
+            old.Dispose();
+        }
+
+        return embed_tokens.weight!;
+    }
 
     public Tensor Forward(Tensor ids, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache)
     {

@@ -66,13 +66,13 @@ public sealed class TorchChatClient : IChatClient
     public IReadOnlyList<int> EndTokenIds => _endIds;
 
     /// <summary>
-    /// Opens <c>hf:DIR[?tokenizer=FILE&amp;template=chatml|llama3&amp;device=cpu&amp;max_tokens=N]</c>:
+    /// Opens <c>hf:DIR[?tokenizer=FILE&amp;template=chatml|llama3&amp;device=cpu&amp;max_tokens=N&amp;precision=fp32|bf16|bf16-pure]</c>:
     /// the checkpoint in DIR with DIR/tokenizer.json (or FILE), loaded once.
     /// </summary>
     public static TorchChatClient Open(LlmSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        spec.RequireOnlyParameters("tokenizer", "template", "device", "max_tokens");
+        spec.RequireOnlyParameters("tokenizer", "template", "device", "max_tokens", "precision");
         var p = spec.Parameters;
         var dir = spec.Target;
         if (File.Exists(dir))
@@ -81,7 +81,8 @@ public sealed class TorchChatClient : IChatClient
         }
 
         var tokenizerPath = p.GetValueOrDefault("tokenizer");
-        var (model, tokenizer) = ModelFolder.Open(dir, tokenizerPath, ModelFolder.ParseDevice(p.GetValueOrDefault("device")));
+        var precision = p.TryGetValue("precision", out var name) ? Precisions.Parse(name, "precision") : Precision.Fp32;
+        var (model, tokenizer) = ModelFolder.Open(dir, tokenizerPath, ModelFolder.ParseDevice(p.GetValueOrDefault("device")), precision);
         try
         {
             var template = ChatTemplate.Select(tokenizer, model.Config.ModelType, p.GetValueOrDefault("template"), tokenizerPath);

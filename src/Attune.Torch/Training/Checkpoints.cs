@@ -6,6 +6,7 @@ using Attune.Core.Errors;
 using Attune.Core.IO;
 using Attune.Torch.Lora;
 using Attune.Torch.Models;
+using Attune.Torch.Safetensors;
 using static TorchSharp.torch;
 
 namespace Attune.Torch.Training;
@@ -42,6 +43,9 @@ public sealed record TrainerState
     public long TokensSeen { get; init; }
 
     public bool Lora { get; init; }
+
+    /// <summary>The run's <see cref="Models.Precision"/> by name (<c>fp32</c>, <c>bf16</c>, <c>bf16-pure</c>); checkpoints from before it was recorded were fp32.</summary>
+    public string Precision { get; init; } = "fp32";
 }
 
 /// <summary>
@@ -147,14 +151,14 @@ public static partial class Checkpoints
     /// Writes a run's final weights to <c>model/</c> (or <c>adapter/</c> with LoRA) in
     /// <paramref name="output"/>, atomically (temporary folder + rename); returns the folder.
     /// </summary>
-    public static string WriteFinal(string output, CausalLM model, LoraConfig? lora, Action<string>? writeExtras = null)
+    public static string WriteFinal(string output, CausalLM model, LoraConfig? lora, Action<string>? writeExtras = null, SafetensorsDType dtype = SafetensorsDType.F32)
     {
         var name = lora is null ? ModelFolder : AdapterFolder;
         var final = Path.Combine(output, name);
         var temp = Path.Combine(output, $".final.{Guid.NewGuid():N}.tmp");
         try
         {
-            WriteWeights(temp, model, lora, writeExtras);
+            WriteWeights(temp, model, lora, writeExtras, dtype);
             if (Directory.Exists(final))
             {
                 Directory.Delete(final, recursive: true);
@@ -173,19 +177,22 @@ public static partial class Checkpoints
         return final;
     }
 
-    /// <summary>Writes the trained weights into <paramref name="directory"/>: <c>model/</c> (full) or <c>adapter/</c> (LoRA).</summary>
-    public static void WriteWeights(string directory, CausalLM model, LoraConfig? lora, Action<string>? writeExtras = null)
+    /// <summary>
+    /// Writes the trained weights into <paramref name="directory"/>: <c>model/</c> (full) or <c>adapter/</c> (LoRA),
+    /// floating tensors as <paramref name="dtype"/> (checkpoints keep F32, the master weights' type).
+    /// </summary>
+    public static void WriteWeights(string directory, CausalLM model, LoraConfig? lora, Action<string>? writeExtras = null, SafetensorsDType dtype = SafetensorsDType.F32)
     {
         if (lora is null)
         {
             var dir = Path.Combine(directory, ModelFolder);
-            model.Save(dir);
+            model.Save(dir, dtype);
             writeExtras?.Invoke(dir);
         }
         else
         {
             var dir = Path.Combine(directory, AdapterFolder);
-            LoraAdapter.Save(model, lora, dir);
+            LoraAdapter.Save(model, lora, dir, dtype: dtype);
             writeExtras?.Invoke(dir);
         }
     }

@@ -203,6 +203,12 @@ public static class SftTrainer
         var train = SftData.Encode(SftData.Read(options.DataPath), tokenizer, options.DataPath, options.AppendEos, maxLength);
         var eval = options.EvalPath is null ? null : SftData.Encode(SftData.Read(options.EvalPath), tokenizer, options.EvalPath, options.AppendEos, maxLength);
         var padId = tokenizer.PadTokenId ?? model.Config.PadTokenId ?? 0;
+        if (options.Trainer.Precision == Models.Precision.Bf16Pure && options.Lora is null)
+        {
+            throw new AttuneInputException(Trainer.Bf16PureFullMessage);
+        }
+
+        model.SetPrecision(options.Trainer.Precision);   // before the adapters (they stay float32) and the first evaluation
         IReadOnlyList<string> adapted = [];
         if (options.Lora is not null)
         {

@@ -85,6 +85,20 @@ public sealed record TrainerOptions
 
     /// <summary>Continue from the newest checkpoint in the output folder, if there is one.</summary>
     public bool Resume { get; init; }
+
+    /// <summary>
+    /// How the model computes (<see cref="Models.Precision"/>); the trainer sets it on the model before
+    /// the first step. <see cref="Precision.Bf16Pure"/> trains LoRA adapters only. Recorded in every
+    /// checkpoint: a run resumes only in the precision it was started in.
+    /// </summary>
+    public Precision Precision { get; init; } = Precision.Fp32;
+
+    /// <summary>
+    /// The type of the final weights (<c>model/</c> or <c>adapter/</c>); null: float32, the type of the
+    /// trained (master) weights in every precision. Checkpoints under <c>checkpoints/</c> always hold the
+    /// master weights, so that a resumed run continues bit for bit.
+    /// </summary>
+    public Safetensors.SafetensorsDType? SaveDType { get; init; }
 }
 
 /// <summary>One optimizer step's measurements, as written to <c>metrics.jsonl</c>.</summary>
@@ -152,6 +166,7 @@ public sealed class Trainer<TBatch>
     {
         Directory.CreateDirectory(_output);
         Checkpoints.RemoveLeftovers(CheckpointRoot);
+        Trainer.ApplyPrecision(_model, _options.Precision);   // before collecting parameters: a change of stored type replaces them
         var trainable = _model.UniqueNamedParameters().Where(p => p.Parameter.requires_grad).ToList();
         if (trainable.Count == 0)
         {
@@ -273,7 +288,7 @@ public sealed class Trainer<TBatch>
         }
         else
         {
-            output = Checkpoints.WriteFinal(_output, _model, _lora, WriteExtras);
+            output = Checkpoints.WriteFinal(_output, _model, _lora, WriteExtras, _options.SaveDType ?? Safetensors.SafetensorsDType.F32);
             _progress.WriteLine($"done: {step} steps, loss {lastLoss?.ToString("F4", CultureInfo.InvariantCulture) ?? "-"}; weights in {output}");
         }
 
@@ -312,7 +327,7 @@ public sealed class Trainer<TBatch>
         {
             Step = step, TotalSteps = TotalSteps, Epoch = epoch, NextMicroBatch = first, MicroBatchesPerEpoch = _objective.MicroBatchesPerEpoch,
             GradAccum = _options.GradAccum, Seed = _options.Seed, LearningRate = lr, LastLoss = loss, LastEvalLoss = evalLoss,
-            TokensSeen = tokens, Lora = _lora is not null,
+            TokensSeen = tokens, Lora = _lora is not null, Precision = _options.Precision.Name(),
         };
         var path = Checkpoints.Save(CheckpointRoot, _model, _lora, optimizer, state, RunConfig, WriteExtras, _options.KeepCheckpoints);
         _progress.WriteLine($"checkpoint {path}");
@@ -332,12 +347,46 @@ public sealed class Trainer<TBatch>
         {
             throw new AttuneInputException($"the checkpoint is at step {state.Step}, past this run's {TotalSteps} steps", checkpoint);
         }
+
+        Trainer.CheckResumePrecision(state, _options.Precision, checkpoint);
     }
 }
 
 /// <summary>The parts of a training step that do not depend on the trainer's state.</summary>
 public static class Trainer
 {
+    /// <summary>Why <see cref="Precision.Bf16Pure"/> does not train full weights (one line, for people).</summary>
+    public const string Bf16PureFullMessage =
+        "--precision bf16-pure trains only LoRA adapters (add --lora-r) on a frozen bfloat16 base: AdamW steps smaller than bfloat16's spacing (2^-8 of a weight) " +
+        "would be rounded away; for full fine-tuning use --precision bf16, which keeps float32 master weights";
+
+    /// <summary>
+    /// Sets <paramref name="precision"/> on a model about to be trained, refusing
+    /// <see cref="Precision.Bf16Pure"/> when any trainable parameter is not a LoRA adapter's.
+    /// </summary>
+    public static void ApplyPrecision(CausalLM model, Precision precision)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (precision == Precision.Bf16Pure && model.UniqueNamedParameters().Any(p => p.Parameter.requires_grad && !CausalLM.IsAdapterParameter(p.Name)))
+        {
+            throw new AttuneInputException(Bf16PureFullMessage);
+        }
+
+        model.SetPrecision(precision);
+    }
+
+    /// <summary>Refuses to resume a checkpoint made in another precision (a run continues bit for bit only in its own).</summary>
+    public static void CheckResumePrecision(TrainerState state, Precision precision, string checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (!string.Equals(state.Precision, precision.Name(), StringComparison.Ordinal))
+        {
+            throw new AttuneInputException(
+                $"the checkpoint was trained with --precision {state.Precision}, this run asks for {precision.Name()}: resume with --precision {state.Precision}, " +
+                "or start a new run (--out elsewhere) from its weights", checkpoint);
+        }
+    }
+
     /// <summary>
     /// Accumulates the gradient of one optimizer step over <paramref name="batches"/>: each
     /// micro-batch's loss sum is divided by the loss tokens of all of them, so the gradients add up
