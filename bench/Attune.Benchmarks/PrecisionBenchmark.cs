@@ -13,7 +13,8 @@ namespace Attune.Benchmarks;
 /// <list type="bullet">
 /// <item><c>precision-throughput [--precisions fp32,bf16] [--rounds 3] [--steps 10] [--warmup 2] [--threads 2]</c>:
 /// tokens/s of Attune's trainer (the step of <c>train-throughput</c>: batch 8 × 256 random ids) in each
-/// precision, in alternating rounds in one process, so that the load of a shared machine falls on both alike.</item>
+/// precision, in alternating rounds in one process, so that the load of a shared machine falls on both alike;
+/// reports tokens/s at the median and at the fastest quartile of the step times, and CPU seconds per step.</item>
 /// <item><c>precision-bands [--sft-steps 200] [--dpo-steps 100] [--threads 2] [--out FILE]</c>: an SFT run and
 /// then a DPO run (from the fp32 SFT weights) in fp32 and in bf16, on a synthetic Markov language; prints the
 /// loss gap per step and writes both curves to FILE.</item>
@@ -32,28 +33,40 @@ public static class PrecisionBenchmark
         set_num_threads(Int(args, "--threads", 2));
         var config = BuiltInModels.Create("llama", "bench", 8192);
         var objective = RandomIds(config.VocabSize);
-        var tokensPerSecond = precisions.ToDictionary(p => p, _ => new List<double>());
+        var wall = precisions.ToDictionary(p => p, _ => new List<double>());
+        var cpu = precisions.ToDictionary(p => p, _ => new List<double>());
         Console.Error.WriteLine($"threads {get_num_threads()}, {rounds} rounds of {steps} steps (+{warmup} warm-up) per precision, batch {Batch} x {Sequence}, load {Load()}");
         for (var round = 0; round < rounds; round++)
         {
             // Alternate the order too, so that neither precision always runs first in a round.
             foreach (var precision in round % 2 == 0 ? precisions : precisions.Reverse())
             {
-                var (rate, median) = Round(config, objective, precision, steps, warmup);
-                tokensPerSecond[precision].Add(rate);
-                Console.WriteLine(JsonSerializer.Serialize(new { round = round + 1, precision = precision.Name(), tokens_per_s = Math.Round(rate, 1), step_seconds_median = Math.Round(median, 3), load = Load() }));
+                var (w, c) = Round(config, objective, precision, steps, warmup);
+                wall[precision].AddRange(w);
+                cpu[precision].AddRange(c);
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    round = round + 1, precision = precision.Name(), tokens_per_s_at_median_step = Math.Round(TokensPerStep / Median(w), 1),
+                    step_seconds = w.Select(x => Math.Round(x, 3)), cpu_seconds = c.Select(x => Math.Round(x, 3)), load = Load(),
+                }));
             }
         }
 
-        var baseline = Median(tokensPerSecond[precisions[0]]);
+        double Rate(Precision p) => TokensPerStep / Median(wall[p]);
+        double Fastest(Precision p) => TokensPerStep / Quantile(wall[p], 0.25);
+        double Cpu(Precision p) => Median(cpu[p]);
         Console.WriteLine(JsonSerializer.Serialize(new
         {
             summary = precisions.Select(p => new
             {
                 precision = p.Name(),
-                tokens_per_s_median = Math.Round(Median(tokensPerSecond[p]), 1),
-                tokens_per_s_rounds = tokensPerSecond[p].Select(x => Math.Round(x, 1)),
-                speedup_over_first = Math.Round(Median(tokensPerSecond[p]) / baseline, 3),
+                steps = wall[p].Count,
+                tokens_per_s_at_median_step = Math.Round(Rate(p), 1),
+                tokens_per_s_at_fastest_quartile = Math.Round(Fastest(p), 1),
+                cpu_seconds_per_step_median = Math.Round(Cpu(p), 3),
+                speedup_median = Math.Round(Rate(p) / Rate(precisions[0]), 3),
+                speedup_fastest_quartile = Math.Round(Fastest(p) / Fastest(precisions[0]), 3),
+                speedup_cpu_time = Math.Round(Cpu(precisions[0]) / Cpu(p), 3),
             }),
             threads = get_num_threads(),
             load_average = Load(),
@@ -61,25 +74,44 @@ public static class PrecisionBenchmark
         return 0;
     }
 
-    private static (double TokensPerSecond, double MedianStep) Round(ModelConfig config, CausalLmObjective objective, Precision precision, int steps, int warmup)
+    private const double TokensPerStep = (double)Batch * (Sequence - 1);
+
+    /// <summary>Wall and CPU seconds (all threads of the process) of each measured step.</summary>
+    private static (List<double> Wall, List<double> Cpu) Round(ModelConfig config, CausalLmObjective objective, Precision precision, int steps, int warmup)
     {
         using var model = ModelFolder.Initialize(config, 1);
         var output = TempFolder("attune-bench-precision");
-        var times = new List<double>();
+        var wall = new List<double>();
+        var cpu = new List<double>();
         var clock = Stopwatch.StartNew();
+        var cpuStart = CpuSeconds();
         var trainer = new Trainer<long[,]>(model, objective, new TrainerOptions
         {
             MaxSteps = warmup + steps, LearningRate = 3e-4, WarmupSteps = 10, Schedule = ScheduleKind.Cosine, MaxGradNorm = 1.0, LogEvery = 0, KeepCheckpoints = 1, Precision = precision,
         }, output);
         trainer.Hooks.Add(_ =>
         {
-            times.Add(clock.Elapsed.TotalSeconds);
+            wall.Add(clock.Elapsed.TotalSeconds);
+            var now = CpuSeconds();
+            cpu.Add(now - cpuStart);
+            cpuStart = now;
             clock.Restart();
         });
         trainer.Run();
         Directory.Delete(output, recursive: true);
-        var measured = times.Skip(warmup).ToList();
-        return ((double)Batch * (Sequence - 1) * measured.Count / measured.Sum(), Median(measured));
+        return ([.. wall.Skip(warmup)], [.. cpu.Skip(warmup)]);
+    }
+
+    private static double CpuSeconds()
+    {
+        using var process = Process.GetCurrentProcess();
+        return process.TotalProcessorTime.TotalSeconds;
+    }
+
+    private static double Quantile(List<double> xs, double q)
+    {
+        var s = xs.Order().ToList();
+        return s[(int)Math.Floor(q * (s.Count - 1))];
     }
 
     public static int Bands(string[] args)
