@@ -106,12 +106,13 @@ public sealed class CausalLM : nn.Module
 
     /// <summary>
     /// The output head: float32 logits [..., V] for final hidden states [..., E], in every precision
-    /// (under bfloat16 the product runs in bfloat16 and is cast up, so softmax and log-softmax run in float32).
+    /// (under bfloat16 the product runs in bfloat16 and is cast up, so softmax and log-softmax run in float32);
+    /// a model held in float64 (gradient checks) keeps float64 logits.
     /// </summary>
     public Tensor Head(Tensor hidden)
     {
         var logits = lm_head.forward(hidden);
-        if (logits.dtype == ScalarType.Float32)
+        if (logits.dtype is ScalarType.Float32 or ScalarType.Float64)
         {
             return logits;
         }
