@@ -175,18 +175,23 @@ public sealed class StudyCommands : ICommandModule
                         ctx.Log($"plain endpoint again, {level} participants{of}");
                         var after = await StudyBenchmark.RunPlainAsync(level, duration, ct, pointWarmup);
                         var baseline = (before.RatingsPerSecond + after.RatingsPerSecond) / 2;
+                        // No ratio when the plain endpoint completed no rating in a (very short) window.
+                        double? Ratio(double x) => baseline > 0 ? x / baseline : null;
                         foreach (var plain in new[] { before with { Target = "plain endpoint (before)" }, after with { Target = "plain endpoint (after)" } })
                         {
-                            results.Add(new { round, plain.Target, plain.Concurrency, plain.RatingsPerSecond, plain.P50Ms, plain.P99Ms, plain.Errors, ratio = plain.RatingsPerSecond / baseline });
-                            Print(ctx, plain, plain.RatingsPerSecond / baseline);
+                            results.Add(new { round, plain.Target, plain.Concurrency, plain.RatingsPerSecond, plain.P50Ms, plain.P99Ms, plain.Errors, ratio = Ratio(plain.RatingsPerSecond) });
+                            Print(ctx, plain, Ratio(plain.RatingsPerSecond));
                         }
 
                         foreach (var r in studies)
                         {
-                            var ratio = r.RatingsPerSecond / baseline;
+                            var ratio = Ratio(r.RatingsPerSecond);
                             results.Add(new { round, r.Target, r.Concurrency, r.RatingsPerSecond, r.P50Ms, r.P99Ms, r.Errors, ratio });
                             Print(ctx, r, ratio);
-                            (ratios.TryGetValue((level, r.Target), out var list) ? list : ratios[(level, r.Target)] = []).Add(ratio);
+                            if (ratio is { } measured)
+                            {
+                                (ratios.TryGetValue((level, r.Target), out var list) ? list : ratios[(level, r.Target)] = []).Add(measured);
+                            }
                         }
                     }
                 }
@@ -197,7 +202,7 @@ public sealed class StudyCommands : ICommandModule
                 Directory.Delete(temp, recursive: true);
             }
 
-            var summary = ratios.Select(kv =>
+            var summary = ratios.Where(kv => kv.Value.Count > 0).Select(kv =>
             {
                 var sorted = kv.Value.Order().ToArray();
                 var median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
@@ -222,12 +227,12 @@ public sealed class StudyCommands : ICommandModule
         study.Subcommands.Add(bench);
     }
 
-    private static void Print(CommandContext ctx, LoadResult r, double ratio)
+    private static void Print(CommandContext ctx, LoadResult r, double? ratio)
     {
         if (!ctx.Json)
         {
             ctx.Out.WriteLine(System.FormattableString.Invariant(
-                $"{r.Target,-44} {r.Concurrency,5} participants {r.RatingsPerSecond,9:F0} ratings/s  p50 {r.P50Ms,7:F1} ms  p99 {r.P99Ms,7:F1} ms  errors {r.Errors}  ratio {ratio:F2}"));
+                $"{r.Target,-44} {r.Concurrency,5} participants {r.RatingsPerSecond,9:F0} ratings/s  p50 {r.P50Ms,7:F1} ms  p99 {r.P99Ms,7:F1} ms  errors {r.Errors}  ratio {(ratio is { } q ? q.ToString("F2", System.Globalization.CultureInfo.InvariantCulture) : "-")}"));
         }
     }
 
