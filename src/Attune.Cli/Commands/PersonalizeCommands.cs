@@ -250,7 +250,10 @@ public sealed class PersonalizeCommands : ICommandModule
                     var refDir = ctx.Get(reference) ?? throw new AttuneInputException("a vanilla policy is compared through its reference: give --ref", null, null, "--ref");
                     using var vanillaModel = Directory.Exists(vanillaDir) ? CausalLM.Load(vanillaDir) : throw new AttuneInputException("vanilla model folder not found", vanillaDir);
                     using var referenceModel = Directory.Exists(refDir) ? CausalLM.Load(refDir) : throw new AttuneInputException("reference model folder not found", refDir);
-                    vanillaAccuracy = VanillaByUser(vanillaModel, referenceModel, users, pairs);
+                    // The same per-user evaluation with no user tokens: a 'none' user model over the same user table.
+                    using var none = UserModel.Create(new UserModelOptions { Kind = UserModelKind.None }, users.Users, vanillaModel.Embed(arange(1)).detach(), 0);
+                    vanillaAccuracy = PersonalizedEvaluation.PerUser(vanillaModel, referenceModel, none, pairs, new PersonalizedDpoOptions { LossOptions = new LossOptions { Beta = ctx.Get(beta) } })
+                        .ToDictionary(u => u.User, u => u.Accuracy, StringComparer.Ordinal);
                 }
 
                 IReadOnlyDictionary<string, double>? lengths = null;
@@ -367,27 +370,6 @@ public sealed class PersonalizeCommands : ICommandModule
 
             return Task.FromResult(CliApp.Success);
         });
-    }
-
-    /// <summary>A vanilla policy's accuracy on each user's pairs (no user tokens; grouped by the personalised model's users).</summary>
-    private static Dictionary<string, double> VanillaByUser(CausalLM vanilla, CausalLM reference, UserModel users, IReadOnlyList<PersonalPair> pairs)
-    {
-        // The sign of the implicit reward margin, which accuracy counts, does not depend on beta.
-        using var noGrad = no_grad();
-        var result = new Dictionary<string, double>(StringComparer.Ordinal);
-        foreach (var group in pairs.GroupBy(p => users.Knows(p.User) ? p.User! : PersonalizedEvaluation.Unknown, StringComparer.Ordinal))
-        {
-            var list = group.ToList();
-            var (rc, rr) = PersonalizedDpo.ReferenceLogProbs(reference, list);
-            using var chosen = LogProbs.Response(vanilla, [.. list.Select(p => new SequencePair(p.Tokens.Prompt, p.Tokens.Chosen))]);
-            using var rejected = LogProbs.Response(vanilla, [.. list.Select(p => new SequencePair(p.Tokens.Prompt, p.Tokens.Rejected))]);
-            using var margin = (chosen.Sum - rc) - (rejected.Sum - rr);
-            result[group.Key] = margin.gt(0).to_type(ScalarType.Float32).mean().item<float>();
-            rc.Dispose();
-            rr.Dispose();
-        }
-
-        return result;
     }
 
     private static void WriteReport(string folder, string model, string data, IReadOnlyList<UserAccuracy> perUser, IReadOnlyDictionary<string, double>? vanilla,
