@@ -15,7 +15,7 @@ namespace Attune.Benchmarks;
 /// the reference's log-probs precomputed and cached (<c>cached</c>) or run every step (<c>recomputed</c>).
 /// Pairs: a 64-token prompt and two 192-token responses of random ids, so each sequence is 256 tokens;
 /// 4 pairs per step = 8 sequences × 256, the token count of <c>train-throughput</c>.
-/// Run: <c>dotnet bench/Attune.Benchmarks/bin/Release/net10.0/Attune.Benchmarks.dll dpo-throughput [--steps 5] [--warmup 1] [--threads 2] [--modes cached,recomputed]</c>
+/// Run: <c>dotnet bench/Attune.Benchmarks/bin/Release/net10.0/Attune.Benchmarks.dll dpo-throughput [--steps 5] [--warmup 1] [--threads 2] [--modes cached,recomputed] [--precision fp32|bf16]</c>
 /// </summary>
 public static class DpoThroughput
 {
@@ -31,6 +31,7 @@ public static class DpoThroughput
         var warmup = int.Parse(Arg("--warmup", "1"), CultureInfo.InvariantCulture);
         var threads = int.Parse(Arg("--threads", "2"), CultureInfo.InvariantCulture);
         var modes = Arg("--modes", "cached,recomputed").Split(',');
+        var precision = Precisions.Parse(Arg("--precision", "fp32"));
         const int pairsPerStep = 4, prompt = 64, response = 192;
         Console.Error.WriteLine(Attune.Torch.Native.MklFastPath.Ensure().Message);   // before the first matmul
         set_num_threads(threads);
@@ -50,7 +51,7 @@ public static class DpoThroughput
             var trainer = new PreferenceTrainer(policy, reference, pairs, null, new PreferenceTrainerOptions
             {
                 Loss = "dpo", BatchSize = pairsPerStep, Epochs = 1, LearningRate = 1e-5, Schedule = ScheduleKind.Constant, MaxGradNorm = 1.0,
-                CacheReference = mode == "cached", Plot = false, LogEvery = 1, KeepCheckpoints = 1,
+                CacheReference = mode == "cached", Precision = precision, Plot = false, LogEvery = 1, KeepCheckpoints = 1,
             }, output, progress: Console.Error);
             trainer.Hooks.Add(s =>
             {
@@ -67,6 +68,8 @@ public static class DpoThroughput
             Console.WriteLine(JsonSerializer.Serialize(new
             {
                 mode,
+                precision = precision.Name(),
+                mkl_fast_path = Attune.Torch.Native.MklFastPath.Outcome.State.ToString(),
                 parameters = policy.ParameterCount,
                 threads = get_num_threads(),
                 pairs_per_step = pairsPerStep,

@@ -38,8 +38,10 @@ public static class TrainingThroughput
         set_num_threads(threads);
         Console.Error.WriteLine($"threads {get_num_threads()}, steps {steps} (+{warmup} warm-up), batch {batch} x {seq}");
 
-        var (gemm, gemmPerCpuSecond) = MeasureGemm();
+        var (gemm, gemmPerCpuSecond) = MeasureGemm(ScalarType.Float32);
         Console.Error.WriteLine($"fp32 GEMM 2048x2048: {gemm:F1} GFLOP/s ({gemmPerCpuSecond:F1} GFLOP per CPU second)");
+        var (gemmBf16, gemmBf16PerCpuSecond) = MeasureGemm(ScalarType.BFloat16);
+        Console.Error.WriteLine($"bf16 GEMM 2048x2048: {gemmBf16:F1} GFLOP/s ({gemmBf16PerCpuSecond:F1} GFLOP per CPU second)");
 
         var config = BuiltInModels.Create("llama", "bench", 8192);
         using var model = ModelFolder.Initialize(config, 1);
@@ -133,6 +135,8 @@ public static class TrainingThroughput
             gflop_per_cpu_second = gflopPerCpuSecond,
             gemm_gflop_per_cpu_second = gemmPerCpuSecond,
             fraction_of_gemm_by_cpu_time = gflopPerCpuSecond / gemmPerCpuSecond,
+            gemm_bf16_gflops_per_s = gemmBf16,
+            fraction_of_bf16_gemm = gflops / gemmBf16,
             rss_mb_after_step = new Dictionary<string, double>
             {
                 ["1"] = rss[0] / mb,
@@ -299,12 +303,12 @@ public static class TrainingThroughput
         Time("rope(q) fwd+bwd", 0, () => RotaryEmbedding.Apply(qr.transpose(1, 2), cos, sin).sum());
     }
 
-    /// <summary>float32 GEMM rate: 2 · n³ flops per 2048×2048 matmul, best of three timed loops.</summary>
-    private static (double PerSecond, double PerCpuSecond) MeasureGemm()
+    /// <summary>GEMM rate in <paramref name="dtype"/> (float32 or bfloat16): 2 · n³ flops per 2048×2048 matmul, best of three timed loops.</summary>
+    private static (double PerSecond, double PerCpuSecond) MeasureGemm(ScalarType dtype)
     {
         const int n = 2048, reps = 10;
-        using var a = randn(n, n);
-        using var b = randn(n, n);
+        using var a = randn(n, n).to_type(dtype);
+        using var b = randn(n, n).to_type(dtype);
         for (var i = 0; i < 2; i++)
         {
             using var c = a.matmul(b);   // warm-up

@@ -8,7 +8,12 @@ output head; batch 8 x sequence 256, float32, CPU. Written for Debian's python3-
 scaled_dot_product_attention there, so attention is written out with a causal mask).
 
     /usr/bin/python3 bench/peers/train_throughput_torch.py --steps 10 --warmup 2 --threads 2
+    /usr/bin/python3 bench/peers/train_throughput_torch.py --autocast bf16   # the step under torch.autocast("cpu", dtype=torch.bfloat16)
+    /usr/bin/python3 bench/peers/train_throughput_torch.py --gemm            # only the GEMM rates, float32 and bfloat16
+
+Run it with the OpenBLAS variables of this machine unset (env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...).
 """
+import contextlib
 import argparse
 import json
 import math
@@ -104,13 +109,38 @@ class Llama(nn.Module):
         return self.lm_head(self.norm(x))
 
 
+def gemm_rates():
+    """Best of three loops of ten products, in GFLOP/s: 2048^3 and the benchmark's largest layer shape
+    (2048 rows x 384 -> 1024), float32 and bfloat16."""
+    rates = {}
+    for name, (m, k, n) in {"2048x2048x2048": (2048, 2048, 2048), "2048x384x1024": (2048, 384, 1024)}.items():
+        for dtype in (torch.float32, torch.bfloat16):
+            a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
+            for _ in range(2):
+                a @ b
+            best = 0.0
+            for _ in range(3):
+                start = time.perf_counter()
+                for _ in range(10):
+                    a @ b
+                best = max(best, 2.0 * m * k * n * 10 / (time.perf_counter() - start) / 1e9)
+            rates[f"gemm_{str(dtype).replace('torch.', '')}_{name}_gflops_per_s"] = best
+    return rates
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--autocast", choices=["off", "bf16"], default="off")
+    ap.add_argument("--gemm", action="store_true", help="measure the GEMM rates only")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.gemm:
+        print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), **gemm_rates(),
+                          "load_average": open("/proc/loadavg").read().strip()}, indent=2))
+        return
     torch.manual_seed(1)
     batch, seq = 8, 256
     model = Llama()
@@ -123,8 +153,10 @@ def main():
     for step in range(args.warmup + args.steps):
         ids = torch.randint(0, VOCAB, (batch, seq + 1))
         start, cpu_start = time.perf_counter(), time.process_time()
-        logits = model(ids[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
+        cast = torch.autocast("cpu", dtype=torch.bfloat16) if args.autocast == "bf16" else contextlib.nullcontext()
+        with cast:
+            logits = model(ids[:, :-1])
+        loss = F.cross_entropy(logits.float().reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -135,7 +167,7 @@ def main():
     measured = times[args.warmup:]
     tps = batch * seq * len(measured) / sum(measured)
     print(json.dumps({
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "parameters": params,
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "autocast": args.autocast, "parameters": params,
         "steps": len(measured), "tokens_per_s": tps,
         "cpu_seconds_per_step_median": sorted(cpu_times[args.warmup:])[len(measured) // 2], "step_seconds_median": sorted(measured)[len(measured) // 2],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
