@@ -21,17 +21,11 @@ public static class DpoThroughput
 {
     public static int Run(string[] args)
     {
-        string Arg(string name, string fallback)
-        {
-            var i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-        }
-
-        var steps = int.Parse(Arg("--steps", "5"), CultureInfo.InvariantCulture);
-        var warmup = int.Parse(Arg("--warmup", "1"), CultureInfo.InvariantCulture);
-        var threads = int.Parse(Arg("--threads", "2"), CultureInfo.InvariantCulture);
-        var modes = Arg("--modes", "cached,recomputed").Split(',');
-        var precision = Precisions.Parse(Arg("--precision", "fp32"));
+        var steps = BenchArgs.Int(args, "--steps", 5);
+        var warmup = BenchArgs.Int(args, "--warmup", 1);
+        var threads = BenchArgs.Int(args, "--threads", 2);
+        var modes = BenchArgs.Value(args, "--modes", "cached,recomputed").Split(',');
+        var precision = Precisions.Parse(BenchArgs.Value(args, "--precision", "fp32"));
         const int pairsPerStep = 4, prompt = 64, response = 192;
         Console.Error.WriteLine(Attune.Torch.Native.MklFastPath.Ensure().Message);   // before the first matmul
         set_num_threads(threads);

@@ -23,19 +23,19 @@ public static class GenerationBenchmark
 {
     public static void Run(string[] args)
     {
-        var threads = Option(args, "--threads", 2);
-        var repeats = Option(args, "--repeats", 3);
-        var newTokens = Option(args, "--new-tokens", 128);
-        var promptTokens = Option(args, "--prompt-tokens", 32);
-        bool[] caches = (Value(args, "--cache") ?? "both") switch
+        var threads = BenchArgs.Int(args, "--threads", 2);
+        var repeats = BenchArgs.Int(args, "--repeats", 3);
+        var newTokens = BenchArgs.Int(args, "--new-tokens", 128);
+        var promptTokens = BenchArgs.Int(args, "--prompt-tokens", 32);
+        bool[] caches = (BenchArgs.Value(args, "--cache") ?? "both") switch
         {
             "on" => [true],
             "off" => [false],
             _ => [true, false],
         };
-        var batches = (Value(args, "--batches") ?? "1,8").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        var batches = (BenchArgs.Value(args, "--batches") ?? "1,8").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
         Console.Error.WriteLine(Attune.Torch.Native.MklFastPath.Ensure().Message);   // before the first matmul
-        var precision = Precisions.Parse(Value(args, "--precision") ?? "fp32");
+        var precision = Precisions.Parse(BenchArgs.Value(args, "--precision") ?? "fp32");
         torch.set_num_threads(threads);
 
         var config = BuiltInModels.Create("llama", "bench", 8192);
@@ -116,13 +116,4 @@ public static class GenerationBenchmark
             Console.Error.WriteLine("peak memory cannot be reset here; it is the process's peak so far");
         }
     }
-
-    private static string? Value(string[] args, string name)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
-
-    private static int Option(string[] args, string name, int fallback) =>
-        Value(args, name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
 }

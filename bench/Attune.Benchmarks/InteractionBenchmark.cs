@@ -15,16 +15,10 @@ public static class InteractionBenchmark
 {
     public static void Run(string[] args)
     {
-        int Arg(string name, int fallback)
-        {
-            var i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
-        }
-
-        var users = Arg("--users", 1000);
-        var items = Arg("--items", 500);
-        var steps = Arg("--steps", 1000);
-        var threads = Arg("--threads", 0);
+        var users = BenchArgs.Int(args, "--users", 1000);
+        var items = BenchArgs.Int(args, "--items", 500);
+        var steps = BenchArgs.Int(args, "--steps", 1000);
+        var threads = BenchArgs.Int(args, "--threads", 0);
         var scaling = args.Contains("--scaling");
         Console.WriteLine($"processors: {Environment.ProcessorCount}; load average: {LoadAverage()}");
 

@@ -18,8 +18,8 @@ public static class McpBenchmark
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var calls = Arg(args, "--calls", 3000);
-        var warmup = Arg(args, "--warmup", 500);
+        var calls = BenchArgs.Int(args, "--calls", 3000);
+        var warmup = BenchArgs.Int(args, "--warmup", 500);
         var repo = FindRepo();
         var box = Path.Combine(Path.GetTempPath(), "attune-mcp-bench-box");
         WriteTrivialBox(box);
@@ -152,12 +152,6 @@ public static class McpBenchmark
     }
 
     private static double Pct(double[] sorted, double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
-
-    private static int Arg(string[] args, string name, int fallback)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
-    }
 
     private static string NodeVersion()
     {

@@ -22,16 +22,10 @@ public static class PdpoThroughput
 {
     public static int Run(string[] args)
     {
-        string Arg(string name, string fallback)
-        {
-            var i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-        }
-
-        var steps = int.Parse(Arg("--steps", "5"), CultureInfo.InvariantCulture);
-        var warmup = int.Parse(Arg("--warmup", "1"), CultureInfo.InvariantCulture);
-        var threads = int.Parse(Arg("--threads", "2"), CultureInfo.InvariantCulture);
-        var rounds = int.Parse(Arg("--rounds", "2"), CultureInfo.InvariantCulture);
+        var steps = BenchArgs.Int(args, "--steps", 5);
+        var warmup = BenchArgs.Int(args, "--warmup", 1);
+        var threads = BenchArgs.Int(args, "--threads", 2);
+        var rounds = BenchArgs.Int(args, "--rounds", 2);
         const int pairsPerStep = 4, prompt = 64, response = 192, userTokens = 10;
         set_num_threads(threads);
         var config = BuiltInModels.Create("llama", "bench", 8192);

@@ -26,11 +26,11 @@ public static class PrecisionBenchmark
 
     public static int Throughput(string[] args)
     {
-        var precisions = Value(args, "--precisions", "fp32,bf16").Split(',').Select(p => Precisions.Parse(p, "--precisions")).ToArray();
-        var rounds = Int(args, "--rounds", 3);
-        var steps = Int(args, "--steps", 10);
-        var warmup = Int(args, "--warmup", 2);
-        set_num_threads(Int(args, "--threads", 2));
+        var precisions = BenchArgs.Value(args, "--precisions", "fp32,bf16").Split(',').Select(p => Precisions.Parse(p, "--precisions")).ToArray();
+        var rounds = BenchArgs.Int(args, "--rounds", 3);
+        var steps = BenchArgs.Int(args, "--steps", 10);
+        var warmup = BenchArgs.Int(args, "--warmup", 2);
+        set_num_threads(BenchArgs.Int(args, "--threads", 2));
         var config = BuiltInModels.Create("llama", "bench", 8192);
         var objective = RandomIds(config.VocabSize);
         var wall = precisions.ToDictionary(p => p, _ => new List<double>());
@@ -116,10 +116,10 @@ public static class PrecisionBenchmark
 
     public static int Bands(string[] args)
     {
-        var sftSteps = Int(args, "--sft-steps", 200);
-        var dpoSteps = Int(args, "--dpo-steps", 100);
-        var outFile = Value(args, "--out", "");
-        set_num_threads(Int(args, "--threads", 2));
+        var sftSteps = BenchArgs.Int(args, "--sft-steps", 200);
+        var dpoSteps = BenchArgs.Int(args, "--dpo-steps", 100);
+        var outFile = BenchArgs.Value(args, "--out", "");
+        set_num_threads(BenchArgs.Int(args, "--threads", 2));
         var config = BuiltInModels.Create("llama", "bench", 8192);
         var language = new MarkovLanguage(1024, 11);
         var rng = new Random(12);
@@ -249,14 +249,6 @@ public static class PrecisionBenchmark
         var s = xs.Order().ToList();
         return s.Count % 2 == 1 ? s[s.Count / 2] : (s[(s.Count / 2) - 1] + s[s.Count / 2]) / 2;
     }
-
-    private static string Value(string[] args, string name, string fallback)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-    }
-
-    private static int Int(string[] args, string name, int fallback) => int.Parse(Value(args, name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 
     /// <summary>
     /// A synthetic language over token ids 0..states-1: each token is followed by one of four fixed successors

@@ -20,18 +20,11 @@ public static class TrainingThroughput
 {
     public static int Run(string[] args)
     {
-        int Arg(string name, int fallback)
-        {
-            var i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
-        }
-
-        var steps = Arg("--steps", 100);
-        var threads = Arg("--threads", 2);
-        var warmup = Arg("--warmup", 3);
-        var trimEvery = Arg("--trim-every", new TrainerOptions().TrimEvery);
-        var precisionIndex = Array.IndexOf(args, "--precision");
-        var precision = Precisions.Parse(precisionIndex >= 0 && precisionIndex + 1 < args.Length ? args[precisionIndex + 1] : "fp32");
+        var steps = BenchArgs.Int(args, "--steps", 100);
+        var threads = BenchArgs.Int(args, "--threads", 2);
+        var warmup = BenchArgs.Int(args, "--warmup", 3);
+        var trimEvery = BenchArgs.Int(args, "--trim-every", new TrainerOptions().TrimEvery);
+        var precision = Precisions.Parse(BenchArgs.Value(args, "--precision", "fp32"));
         const int batch = 8, seq = 256;
         var mkl = MklFastPath.Ensure();   // before the first matmul (MeasureGemm); ATTUNE_MKL_FAST_PATH=0 for the old path
         Console.Error.WriteLine(mkl.Message);
@@ -64,12 +57,13 @@ public static class TrainingThroughput
         });
         if (args.Contains("--parts"))
         {
-            ProfileParts(config);
+            ProfileParts(config, precision);
             return 0;
         }
 
         if (args.Contains("--profile"))
         {
+            model.SetPrecision(precision);
             Profile(model, objective);
             return 0;
         }
@@ -227,15 +221,31 @@ public static class TrainingThroughput
     }
 
     /// <summary>Forward + backward time of the model's parts against their matmul FLOPs.</summary>
-    private static void ProfileParts(ModelConfig config)
+    private static void ProfileParts(ModelConfig config, Precision precision)
     {
+        var compute = precision.ComputeType();
+        var dtype = compute ?? ScalarType.Float32;   // the raw operators below (SDPA, linear) run in the type the model's products would
+        Console.Error.WriteLine($"parts in {precision.Name()}: products and attention in {dtype}");
         const int b = 8, t = 256;
         var e = config.HiddenSize;
         var rope = new RotaryEmbedding(config.HeadDim, config.Rope);
         using var positions = arange(t).unsqueeze(0).expand(b, t);
         var (cos, sin) = rope.Tables(positions, CPU, ScalarType.Float32);
         using var layer = new DecoderLayer(config);
-        using var head = new Projection(e, config.VocabSize, false);
+        using var head = new Projection(e, config.VocabSize, false) { ComputeType = compute };
+        foreach (var (_, module) in layer.named_modules())
+        {
+            switch (module)
+            {
+                case Projection p:
+                    p.ComputeType = compute;
+                    break;
+                case Attention a:
+                    a.ComputeType = compute;
+                    break;
+            }
+        }
+
         void Time(string name, double gflop, Func<Tensor> run)
         {
             for (var w = 0; w < 2; w++)
@@ -264,16 +274,17 @@ public static class TrainingThroughput
         NativeMemory.ConfigureForTraining();
         Time("decoder layer fwd+bwd (allocator thresholds fixed)", layerFlops, () => (layer.Forward(x, cos, sin, null, null, 0) * gy).sum());
         var attnOnlyFlops = 3.0 * 4 * b * t * t * config.NumHeads * config.HeadDim / 1e9;
-        using var q = randn(b, config.NumHeads, t, config.HeadDim).requires_grad_(true);
-        using var k = randn(b, config.NumHeads, t, config.HeadDim).requires_grad_(true);
-        using var v = randn(b, config.NumHeads, t, config.HeadDim).requires_grad_(true);
+        using var q = randn(b, config.NumHeads, t, config.HeadDim).to_type(dtype).requires_grad_(true);
+        using var k = randn(b, config.NumHeads, t, config.HeadDim).to_type(dtype).requires_grad_(true);
+        using var v = randn(b, config.NumHeads, t, config.HeadDim).to_type(dtype).requires_grad_(true);
         Time("sdpa causal fwd+bwd", attnOnlyFlops, () => nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true).sum());
-        using var up = randn(config.IntermediateSize, e).requires_grad_(true);
-        Time("linear 384->1024 fwd+bwd", 3.0 * 2 * b * t * e * config.IntermediateSize / 1e9, () => nn.functional.linear(x, up).sum());
-        using var kw = randn(config.NumKeyValueHeads * config.HeadDim, e).requires_grad_(true);
-        Time("linear 384->128 fwd+bwd", 3.0 * 2 * b * t * e * config.NumKeyValueHeads * config.HeadDim / 1e9, () => nn.functional.linear(x, kw).sum());
-        using var qkv = randn(e + (2 * config.NumKeyValueHeads * config.HeadDim), e).requires_grad_(true);
-        Time("linear 384->640 fwd+bwd", 3.0 * 2 * b * t * e * (e + (2 * config.NumKeyValueHeads * config.HeadDim)) / 1e9, () => nn.functional.linear(x, qkv).sum());
+        using var xc = x.detach().to_type(dtype).requires_grad_(true);
+        using var up = randn(config.IntermediateSize, e).to_type(dtype).requires_grad_(true);
+        Time("linear 384->1024 fwd+bwd", 3.0 * 2 * b * t * e * config.IntermediateSize / 1e9, () => nn.functional.linear(xc, up).sum());
+        using var kw = randn(config.NumKeyValueHeads * config.HeadDim, e).to_type(dtype).requires_grad_(true);
+        Time("linear 384->128 fwd+bwd", 3.0 * 2 * b * t * e * config.NumKeyValueHeads * config.HeadDim / 1e9, () => nn.functional.linear(xc, kw).sum());
+        using var qkv = randn(e + (2 * config.NumKeyValueHeads * config.HeadDim), e).to_type(dtype).requires_grad_(true);
+        Time("linear 384->640 fwd+bwd", 3.0 * 2 * b * t * e * (e + (2 * config.NumKeyValueHeads * config.HeadDim)) / 1e9, () => nn.functional.linear(xc, qkv).sum());
         using var x2 = randn(b, t - 1, e).requires_grad_(true);
         using var target = randint(0, config.VocabSize, [b * (t - 1)]);
         var headFlops = 3.0 * 2 * b * (t - 1) * e * config.VocabSize / 1e9;
@@ -296,6 +307,7 @@ public static class TrainingThroughput
             });
         }
         using var lm = ModelFolder.Initialize(config, 1);
+        lm.SetPrecision(precision);
         Time("lm_head + loss as in training (ChunkedCrossEntropySum)", headFlops, () => CausalLmObjective.ChunkedCrossEntropySum(lm, x2.reshape(-1, e), target));
         using var norm = new RmsNorm(e, 1e-6);
         Time("rmsnorm fwd+bwd", 0, () => (norm.forward(x) * gy).sum());

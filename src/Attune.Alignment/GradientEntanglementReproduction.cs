@@ -35,6 +35,12 @@ public sealed class GradientEntanglementReproduction : IReproduction
     private const int Pad = 0, Bos = 1, Eos = 2, Review = 3, Colon = 4;
     private static readonly string[] Vocabulary = ["<pad>", "<bos>", "<eos>", "review", ":", .. Topics, .. PositiveWords, .. NegativeWords, .. Fillers];
 
+    /// <summary>
+    /// The precision this reproduction trains in unless <c>repro run --precision</c> says otherwise:
+    /// float32: at this model size bfloat16 is slower and changes verdicts (docs/alignment.md, "Precision").
+    /// </summary>
+    public const Precision OwnPrecision = Precision.Fp32;
+
     public string Name => "gradient-entanglement";
 
     public string Paper => "Yuan, Zeng, Wu, Wang, Wang & Leqi, A Common Pitfall of Margin-based Language Model Alignment: Gradient Entanglement (ICLR 2025, arXiv 2410.13828)";
@@ -64,6 +70,7 @@ public sealed class GradientEntanglementReproduction : IReproduction
         try
         {
             int sftSteps = quick ? 150 : 400, prefSteps = quick ? 30 : 80, pairsPerSetting = quick ? 16 : 32;
+            var precision = Precisions.Resolve(context.Precision, OwnPrecision);
             var config = BuiltInModels.Create("llama", "tiny", Vocabulary.Length);
             report.Heading("Setting").Paragraph(string.Create(CultureInfo.InvariantCulture,
                 $"A tiny Llama (hidden {config.HiddenSize}, {config.NumLayers} layers, vocabulary of {Vocabulary.Length} words, random init from seed {context.Seed}) learns by SFT ({sftSteps} AdamW steps, batch 32, lr 3e-3) a synthetic review language: " +
@@ -71,13 +78,19 @@ public sealed class GradientEntanglementReproduction : IReproduction
                 $"Preference training starts from the SFT weights with the SFT model as the frozen reference; {pairsPerSetting} pairs per setting, all trained in one batch for {prefSteps} AdamW steps (lr 1e-3, no weight decay, no clipping). " +
                 $"A pair's chosen response is a positive word followed by a suffix S_k of k filler words, the rejected one a negative word followed by the same S_k: k = 0 is the single-token case (responses differ in their only token), k = 1, 4, 16 the shared-suffix cases. " +
                 $"Gradients are over all parameters. Losses: DPO (beta 0.1), IPO (beta 0.1), SimPO (beta 2, gamma 0.5), R-DPO (beta 0.1, alpha 0.01; chosen and rejected have equal lengths here, so R-DPO's length term is zero and it coincides with DPO). Seed {context.Seed}."));
+            report.Paragraph(context.Precision is null
+                ? $"Precision: {precision.Name()}, this reproduction's own choice: at this model size bfloat16 is slower, and its rounding changes verdicts (measured: docs/alignment.md, section Precision); `repro run --precision bf16` runs it in mixed precision. The gradient probes run in float32 either way."
+                : $"Precision: {precision.Name()}, as asked with `--precision`. SFT and preference training compute in it; the gradient probes run in float32 either way.");
+            result.Metrics["bf16"] = precision == Precision.Bf16 ? 1 : 0;
             var example = Pairs(Seeds.Create(context.Seed, 100), 1, 4)[0];
             report.Paragraph($"Example pair (k = 4): prompt `{Text(example.Prompt)}`, chosen `{Text(example.Chosen)}`, rejected `{Text(example.Rejected)}`.");
 
             // 1. SFT.
             log.WriteLine($"  SFT: {sftSteps} steps");
             using var sft = ModelFolder.Initialize(config, context.Seed);
+            sft.SetPrecision(precision);
             var sftLosses = Sft(sft, context.Seed, sftSteps, ct);
+            sft.SetPrecision(Precision.Fp32);   // the gradient probes below measure the SFT model's geometry in float32 whatever the training precision
             sft.eval();
             report.Paragraph(string.Create(CultureInfo.InvariantCulture, $"SFT loss per token: {sftLosses[0]:F3} at the first step, {sftLosses[^1]:F3} at the last (ln {Fillers.Length} = {Math.Log(Fillers.Length):F3} is the floor for a uniformly drawn filler word)."));
             var sftState = sft.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
@@ -122,7 +135,7 @@ public sealed class GradientEntanglementReproduction : IReproduction
                     foreach (var k in SuffixLengths)
                     {
                         ct.ThrowIfCancellationRequested();
-                        runs.Add(Train(sft, sftState, pairsByK[k], loss, k, UpdateRule.AdamW, prefSteps, context.Seed, Path.Combine(temp, $"{loss}-k{k}")));
+                        runs.Add(Train(sft, sftState, pairsByK[k], loss, k, UpdateRule.AdamW, prefSteps, context.Seed, precision, Path.Combine(temp, $"{loss}-k{k}")));
                         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {loss} k = {k}: chosen {runs[^1].InitialChosen:F2} -> {runs[^1].FinalChosen:F2}, rejected {runs[^1].InitialRejected:F2} -> {runs[^1].FinalRejected:F2}"));
                     }
                 }
@@ -131,12 +144,12 @@ public sealed class GradientEntanglementReproduction : IReproduction
                 foreach (var k in SuffixLengths)
                 {
                     // One pair alone, so that each step is a step on the probed pair's own loss.
-                    runs.Add(Train(sft, sftState, pairsByK[k].Take(1).ToList(), MarginLoss.Dpo, k, UpdateRule.Sgd, prefSteps, context.Seed, Path.Combine(temp, $"sgd-k{k}")));
+                    runs.Add(Train(sft, sftState, pairsByK[k].Take(1).ToList(), MarginLoss.Dpo, k, UpdateRule.Sgd, prefSteps, context.Seed, precision, Path.Combine(temp, $"sgd-k{k}")));
                 }
 
                 foreach (var k in new[] { 4, 16 })
                 {
-                    runs.Add(Train(sft, sftState, pairsByK[k], MarginLoss.Dpo, k, UpdateRule.PairNormalized, prefSteps, context.Seed, Path.Combine(temp, $"pn-k{k}")));
+                    runs.Add(Train(sft, sftState, pairsByK[k], MarginLoss.Dpo, k, UpdateRule.PairNormalized, prefSteps, context.Seed, precision, Path.Combine(temp, $"pn-k{k}")));
                 }
             }
             finally
@@ -252,38 +265,16 @@ public sealed class GradientEntanglementReproduction : IReproduction
     private static List<double> Sft(CausalLM model, int seed, int steps, CancellationToken ct)
     {
         var rng = Seeds.Create(seed, 1);
-        var parameters = model.UniqueNamedParameters();
-        using var optimizer = new AdamW(AdamW.DecayGroups(parameters, 0), new AdamWOptions { WeightDecay = 0 });
-        var losses = new List<double>();
-        model.train();
-        for (var step = 0; step < steps; step++)
+        return SequenceSft.Run(model, () => [.. Enumerable.Range(0, 32).Select(_ =>
         {
-            ct.ThrowIfCancellationRequested();
-            using (var scope = NewDisposeScope())
-            {
-                var batch = Enumerable.Range(0, 32).Select(_ =>
-                {
-                    var words = rng.Next(2) == 0 ? PositiveWords : NegativeWords;
-                    var length = rng.Next(17);
-                    int[] response = [Id(words[rng.Next(words.Length)]), .. Enumerable.Range(0, length).Select(_ => Id(Fillers[rng.Next(Fillers.Length)])), Eos];
-                    return new SequencePair([Bos, Id(Topics[rng.Next(Topics.Length)]), Review, Colon], response);
-                }).ToList();
-                var tokens = batch.Sum(b => b.Response.Length);
-                using var logps = LogProbs.Response(model, batch, Pad);
-                var loss = -logps.Sum.sum() / tokens;
-                loss.backward();
-                optimizer.Step(3e-3);
-                optimizer.ZeroGrad();
-                losses.Add(loss.item<float>());
-            }
-
-            NativeMemory.Trim();
-        }
-
-        return losses;
+            var words = rng.Next(2) == 0 ? PositiveWords : NegativeWords;
+            var length = rng.Next(17);
+            int[] response = [Id(words[rng.Next(words.Length)]), .. Enumerable.Range(0, length).Select(_ => Id(Fillers[rng.Next(Fillers.Length)])), Eos];
+            return new SequencePair([Bos, Id(Topics[rng.Next(Topics.Length)]), Review, Colon], response);
+        })], steps, 3e-3, Pad, ct);
     }
 
-    private static RunCurves Train(CausalLM sft, Dictionary<string, Tensor> sftState, List<PreferenceTokens> pairs, string loss, int k, UpdateRule update, int steps, int seed, string output)
+    private static RunCurves Train(CausalLM sft, Dictionary<string, Tensor> sftState, List<PreferenceTokens> pairs, string loss, int k, UpdateRule update, int steps, int seed, Precision precision, string output)
     {
         using var policy = new CausalLM(sft.Config);
         policy.LoadStateDict(sftState, "sft");
@@ -303,6 +294,7 @@ public sealed class GradientEntanglementReproduction : IReproduction
             Plot = false,
             LogEvery = 0,
             Seed = seed,
+            Precision = precision,
             KeepCheckpoints = 1,
         };
         var trainer = new PreferenceTrainer(policy, sft, pairs, pairs, options, output);

@@ -34,6 +34,12 @@ public sealed class PersonalizedRlhfReproduction : IReproduction
         "Cluster model (K = 2): the purity of the users' argmax clusters against their types is at least 0.8.",
     ];
 
+    /// <summary>
+    /// The precision this reproduction trains in unless <c>repro run --precision</c> says otherwise:
+    /// float32: at this model size bfloat16 is slower and changes verdicts (docs/personalization.md, "Precision").
+    /// </summary>
+    public const Precision OwnPrecision = Precision.Fp32;
+
     public string Name => "personalized-rlhf";
 
     public string Paper => "Li, Zhou, Lipton & Leqi, Personalized Language Modeling from Personalized Human Feedback (arXiv 2402.05133)";
@@ -62,6 +68,7 @@ public sealed class PersonalizedRlhfReproduction : IReproduction
         {
             int pairsPerUser = quick ? 32 : 64, sftSteps = quick ? 800 : 1500, epochs = quick ? 8 : 10, generations = quick ? 24 : 64;
             var rng = Seeds.Create(context.Seed, 7);
+            var precision = Precisions.Resolve(context.Precision, OwnPrecision);
             // 7 majority-type (long) and 4 minority-type (short) known users: 64% of the pairs are the majority's.
             List<User> users = [.. Enumerable.Range(0, 7).Select(i => new User($"long-{i}", true, true)), .. Enumerable.Range(0, 4).Select(i => new User($"short-{i}", false, true)),
                 new("new-long-0", true, false), new("new-long-1", true, false), new("new-short-0", false, false), new("new-short-1", false, false)];
@@ -86,10 +93,15 @@ public sealed class PersonalizedRlhfReproduction : IReproduction
                 $"{users.Count(u => !u.Known)} more annotators (two of each type) are never seen in training. Held-out pairs are labelled by type. " +
                 $"A tiny Llama (hidden {config.HiddenSize}, {config.NumLayers} layers) is fine-tuned ({sftSteps} steps) on summaries of uniform length, then trained {epochs} epochs from that SFT model three ways: " +
                 $"vanilla DPO (no user tokens), P-DPO with individual user models, P-DPO with a cluster model (K = 2); T_u = 4, alpha = 0.5, beta = 0.5, lr 2e-3, batch 16, seed {context.Seed}."));
+            report.Paragraph(context.Precision is null
+                ? $"Precision: {precision.Name()}, this reproduction's own choice: at this model size bfloat16 is slower, and its rounding changes verdicts (measured: docs/personalization.md, section Precision); `repro run --precision bf16` runs it in mixed precision."
+                : $"Precision: {precision.Name()}, as asked with `--precision` (SFT, preference training and evaluation).");
+            result.Metrics["bf16"] = precision == Precision.Bf16 ? 1 : 0;
             report.Heading("Criteria (fixed before the run)").Paragraph(string.Join("\n", Criteria.Select((c, i) => $"{i + 1}. {c}")));
 
             log.WriteLine($"  SFT: {sftSteps} steps");
             using var sft = ModelFolder.Initialize(config, context.Seed);
+            sft.SetPrecision(precision);   // the reference keeps it: its log-probs are computed as the policy's
             var sftLoss = Sft(sft, rng, sftSteps, ct);
             var state = sft.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
             report.Paragraph(string.Create(CultureInfo.InvariantCulture, $"SFT loss per token: {sftLoss[0]:F3} at the first step, {sftLoss[^1]:F3} at the last."));
@@ -99,7 +111,7 @@ public sealed class PersonalizedRlhfReproduction : IReproduction
             var options = new PreferenceTrainerOptions
             {
                 Loss = MarginLoss.Dpo, LossOptions = new LossOptions { Beta = 0.5 }, BatchSize = 16, Epochs = epochs, LearningRate = 2e-3, Plot = false, LogEvery = 0,
-                Seed = context.Seed, CacheReference = true,
+                Seed = context.Seed, CacheReference = true, Precision = precision,
             };
             var evalPairs = eval.Select(e => e.Pair).ToList();
             var outcomes = new Dictionary<string, Outcome>();
@@ -109,6 +121,7 @@ public sealed class PersonalizedRlhfReproduction : IReproduction
                 log.WriteLine($"  {name}: {train.Count} pairs, {epochs} epochs");
                 var policy = new CausalLM(config);
                 policy.LoadStateDict(state, "sft");
+                policy.SetPrecision(precision);
                 var userModel = UserModel.Create(new UserModelOptions { Kind = kind, Tokens = 4, Clusters = 2 }, known, policy.Embed(arange(config.VocabSize)).detach(), context.Seed);
                 var personal = new PersonalizedDpoOptions { Alpha = 0.5, SoftTokensAt = 1 };
                 var trainer = new PersonalizedTrainer(policy, sft, userModel, train, null, options, personal, Path.Combine(temp, kind.ToString().ToLowerInvariant()));
@@ -159,28 +172,8 @@ public sealed class PersonalizedRlhfReproduction : IReproduction
     }
 
     /// <summary>SFT on summaries of uniform length 1–8: the model learns the language and to stop, with no length preference.</summary>
-    private static List<double> Sft(CausalLM model, Random rng, int steps, CancellationToken ct)
-    {
-        using var optimizer = new AdamW(AdamW.DecayGroups(model.UniqueNamedParameters(), 0), new AdamWOptions { WeightDecay = 0 });
-        var losses = new List<double>();
-        model.train();
-        for (var step = 0; step < steps; step++)
-        {
-            ct.ThrowIfCancellationRequested();
-            using var scope = NewDisposeScope();
-            var batch = Enumerable.Range(0, 32).Select(_ => new SequencePair(Prompt(rng), SummaryOf(rng, 1 + rng.Next(8)))).ToList();
-            using var logps = LogProbs.Response(model, batch, Pad);
-            var loss = -logps.Sum.sum() / batch.Sum(b => b.Response.Length);
-            loss.backward();
-            optimizer.Step(3e-3);
-            optimizer.ZeroGrad();
-            losses.Add(loss.item<float>());
-        }
-
-        model.eval();
-        NativeMemory.Trim();
-        return losses;
-    }
+    private static List<double> Sft(CausalLM model, Random rng, int steps, CancellationToken ct) =>
+        SequenceSft.Run(model, () => [.. Enumerable.Range(0, 32).Select(_ => new SequencePair(Prompt(rng), SummaryOf(rng, 1 + rng.Next(8))))], steps, 3e-3, Pad, ct);
 
     /// <summary>Generated summary lengths (words before end-of-sequence) per user, sampling from fresh prompts with the same seeds for every user.</summary>
     private static Dictionary<string, List<int>> Lengths(CausalLM policy, UserModel userModel, IReadOnlyList<User> users, IReadOnlyList<(PersonalPair Pair, User User)> eval, int count, int seed)

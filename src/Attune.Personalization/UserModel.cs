@@ -30,16 +30,24 @@ public sealed record UserModelOptions
     public int Clusters { get; init; } = 2;
 
     /// <summary>Checks the bounds; a bad value is an <see cref="AttuneInputException"/> naming the option.</summary>
+    /// <summary>The largest T_u accepted.</summary>
+    public const int MaxTokens = 256;
+
+    /// <summary>The largest K accepted.</summary>
+    public const int MaxClusters = 1024;
+
     public UserModelOptions Validate()
     {
-        if (Kind != UserModelKind.None && Tokens < 1)
+        // Upper bounds: a user's soft tokens sit in front of every prompt (the paper uses T_u = 10), and the
+        // cluster logits are a users × K table; past these the memory, not the model, is the limit.
+        if (Kind != UserModelKind.None && Tokens is < 1 or > MaxTokens)
         {
-            throw new AttuneInputException($"--user-tokens must be at least 1 (got {Tokens})");
+            throw new AttuneInputException($"--user-tokens must be between 1 and {MaxTokens} (got {Tokens})");
         }
 
-        if (Kind == UserModelKind.Cluster && Clusters < 1)
+        if (Kind == UserModelKind.Cluster && Clusters is < 1 or > MaxClusters)
         {
-            throw new AttuneInputException($"--clusters must be at least 1 (got {Clusters})");
+            throw new AttuneInputException($"--clusters must be between 1 and {MaxClusters} (got {Clusters})");
         }
 
         return this;

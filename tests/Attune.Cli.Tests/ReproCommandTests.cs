@@ -66,8 +66,42 @@ public class ReproCommandTests
         Assert.Empty(Directory.GetDirectories(dir.Path));
     }
 
+    [Theory]
+    [InlineData("bf16-pure", "--precision: reproductions train full weights, so bf16-pure (bfloat16 weights) is refused; use fp32 or bf16")]
+    [InlineData("fp16", "--precision: 'fp16' is not one of fp32, bf16, bf16-pure")]
+    public async Task A_precision_reproductions_cannot_train_in_exits_2_before_running_anything(string precision, string message)
+    {
+        using var dir = new CliHarness.TempDir();
+        var (code, stdout, stderr) = await Run("repro", "run", "zz-measured", "--precision", precision, "--out", dir.Path);
+        Assert.Equal(2, code);
+        Assert.Equal("", stdout);
+        Assert.Contains(message, stderr.Trim(), StringComparison.Ordinal);
+        Assert.Single(stderr.Trim().Split('\n'));
+        Assert.Empty(Directory.GetDirectories(dir.Path));
+    }
+
+    [Theory]
+    [InlineData(null, null)]
+    [InlineData("BF16", "bf16")]
+    [InlineData("fp32", "fp32")]
+    public async Task The_precision_asked_for_reaches_each_reproduction(string? asked, string? seen)
+    {
+        using var dir = new CliHarness.TempDir();
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var app = new CliApp(stdout, stderr, _ => null);
+        var probe = new Scripted("zz-precision", [new Claim("holds", true, "1")]);
+        app.AddedReproductions.Add(probe);
+        string[] args = asked is null ? ["repro", "run", "zz-precision", "--out", dir.Path] : ["repro", "run", "zz-precision", "--precision", asked, "--out", dir.Path];
+        Assert.Equal(0, await app.RunAsync(args));
+        Assert.Single(probe.Contexts);
+        Assert.Equal(seen, probe.Contexts[0].Precision);
+    }
+
     private sealed class Scripted(string name, IReadOnlyList<Claim>? claims) : IReproduction
     {
+        public List<ReproductionContext> Contexts { get; } = [];
+
         public string Name => name;
 
         public string Paper => "A test double";
@@ -76,6 +110,7 @@ public class ReproCommandTests
 
         public Task<ReproductionResult> RunAsync(ReproductionContext context, CancellationToken cancellationToken)
         {
+            Contexts.Add(context);
             if (claims is null)
             {
                 throw new InvalidOperationException("the experiment broke");

@@ -77,6 +77,18 @@ public sealed class PersonalizedDpoTests
         Assert.False(users.Knows("stranger"));
     }
 
+    [Theory]
+    [InlineData(UserModelKind.Individual, 0, 2, "--user-tokens must be between 1 and 256 (got 0)")]
+    [InlineData(UserModelKind.Individual, 257, 2, "--user-tokens must be between 1 and 256 (got 257)")]
+    [InlineData(UserModelKind.Cluster, 10, 0, "--clusters must be between 1 and 1024 (got 0)")]
+    [InlineData(UserModelKind.Cluster, 10, 1025, "--clusters must be between 1 and 1024 (got 1025)")]
+    public void User_model_sizes_out_of_bounds_are_refused_with_the_option_named(UserModelKind kind, int tokens, int clusters, string message)
+    {
+        var ex = Assert.Throws<AttuneInputException>(() => new UserModelOptions { Kind = kind, Tokens = tokens, Clusters = clusters }.Validate());
+        Assert.Equal(message, ex.Message);
+        Assert.Equal(UserModelKind.Individual, new UserModelOptions { Kind = UserModelKind.Individual, Tokens = 256, Clusters = 5000 }.Validate().Kind);   // K is not read by an individual model
+    }
+
     [Fact]
     public void Cluster_weights_sum_to_one_and_an_unknown_user_is_uniform()
     {

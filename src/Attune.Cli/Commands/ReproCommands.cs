@@ -41,7 +41,11 @@ public sealed class ReproCommands : ICommandModule
             Description = "Folder under which each run writes <UTC time>-<name>/.",
             DefaultValueFactory = _ => "runs",
         };
-        var run = new Command("run", "Run one reproduction, or all of them, and write a report.") { name, quick, output };
+        var precision = new Option<string?>("--precision")
+        {
+            Description = "fp32 or bf16 for the reproductions that train a model (each picks its own when this is not given, and its report says which it used).",
+        };
+        var run = new Command("run", "Run one reproduction, or all of them, and write a report.") { name, quick, output, precision };
         app.SetAction(run, async (ctx, ct) =>
         {
             var all = ctx.App.Reproductions;
@@ -53,6 +57,12 @@ public sealed class ReproCommands : ICommandModule
                 throw new Core.Errors.AttuneInputException("no reproduction named; see 'attune repro list'");
             }
 
+            var asked = ctx.Get(precision);
+            if (asked is not null && Attune.Torch.Models.Precisions.Parse(asked) == Attune.Torch.Models.Precision.Bf16Pure)
+            {
+                throw new Core.Errors.AttuneInputException("--precision: reproductions train full weights, so bf16-pure (bfloat16 weights) is refused; use fp32 or bf16");
+            }
+
             var root = ctx.Get(output) ?? "runs";
             var outcomes = new List<ReproductionOutcome>();
             for (var i = 0; i < selected.Count; i++)
@@ -61,7 +71,7 @@ public sealed class ReproCommands : ICommandModule
                 ctx.Log($"[{i + 1}/{selected.Count}] {r.Name}: {r.Summary}");
                 try
                 {
-                    var done = await ReproductionRunner.RunAsync(r, ctx.Get(quick), ctx.Seed, root, ctx.Err, ct);
+                    var done = await ReproductionRunner.RunAsync(r, ctx.Get(quick), ctx.Seed, root, ctx.Err, ct, asked?.Trim().ToLowerInvariant());
                     outcomes.Add(ReproductionOutcome.Completed(done));
                     ctx.Log($"[{i + 1}/{selected.Count}] {r.Name}: {done.Verdicts} in {done.Seconds.ToString("F1", CultureInfo.InvariantCulture)} s -> {done.ReportDir}");
                 }

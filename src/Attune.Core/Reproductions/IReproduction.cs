@@ -34,6 +34,12 @@ public sealed class ReproductionContext
 
     /// <summary>Progress and log lines; never stdout.</summary>
     public TextWriter Log { get; init; } = TextWriter.Null;
+
+    /// <summary>
+    /// The numeric precision asked for with <c>repro run --precision</c> (<c>fp32</c> or <c>bf16</c>), or null
+    /// for each reproduction's own choice. Reproductions that train say in their report which one they used.
+    /// </summary>
+    public string? Precision { get; init; }
 }
 
 /// <summary>

@@ -36,7 +36,7 @@ public static class ReproductionRunner
         $"{utc.ToUniversalTime().ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture)}-{name}";
 
     public static async Task<ReproductionRun> RunAsync(
-        IReproduction reproduction, bool quick, int seed, string root, TextWriter log, CancellationToken cancellationToken)
+        IReproduction reproduction, bool quick, int seed, string root, TextWriter log, CancellationToken cancellationToken, string? precision = null)
     {
         var started = DateTime.UtcNow;
         var dir = Path.Combine(root, FolderName(started, reproduction.Name));
@@ -46,7 +46,7 @@ public static class ReproductionRunner
         }
 
         var report = new Report(dir, $"{reproduction.Name}: reproduction report");
-        var context = new ReproductionContext { Quick = quick, Seed = seed, Report = report, Log = log };
+        var context = new ReproductionContext { Quick = quick, Seed = seed, Report = report, Log = log, Precision = precision };
         var clock = Stopwatch.StartNew();
         var result = await reproduction.RunAsync(context, cancellationToken);
         clock.Stop();

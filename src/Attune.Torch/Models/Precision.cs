@@ -49,6 +49,9 @@ public static class Precisions
         return i >= 0 ? (Precision)i : throw new AttuneInputException($"{option}: '{value}' is not one of {string.Join(", ", Names)}");
     }
 
+    /// <summary>The precision a reproduction runs in: the one asked for (<c>repro run --precision</c>), else its own choice.</summary>
+    public static Precision Resolve(string? asked, Precision own) => asked is null ? own : Parse(asked);
+
     /// <summary>The type the model's (base) weights are stored in.</summary>
     public static ScalarType StorageType(this Precision precision) => precision == Precision.Bf16Pure ? ScalarType.BFloat16 : ScalarType.Float32;
 
