@@ -104,6 +104,7 @@ public sealed class CliApp
         }
 
         var config = new InvocationConfiguration { Output = Out, Error = Err, EnableDefaultExceptionHandler = false };
+        Core.Reports.Report.UseCommandLine(CommandLine(args));   // shown at the top of every report.html this command writes
         return await parse.InvokeAsync(config, cancellationToken);
     }
 
@@ -160,6 +161,11 @@ public sealed class CliApp
             return Success;
         }
     }
+
+    /// <summary><c>attune</c> and the arguments as a shell would take them back (arguments with spaces or quotes quoted).</summary>
+    internal static string CommandLine(IEnumerable<string> args) =>
+        string.Join(' ', new[] { "attune" }.Concat(args.Select(a =>
+            a.Length > 0 && a.All(c => char.IsLetterOrDigit(c) || "-_./:=,+@%".Contains(c, StringComparison.Ordinal)) ? a : "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'")));
 
     private static List<ICommandModule> DiscoverModules() =>
         [.. typeof(CliApp).Assembly.GetTypes()

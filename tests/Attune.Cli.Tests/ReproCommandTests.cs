@@ -11,9 +11,9 @@ public class ReproCommandTests
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
         var app = new CliApp(stdout, stderr, _ => null);
-        app.AddedReproductions.Add(new Scripted("zz-measured", [new Claim("holds", true, "1"), new Claim("fails", false, "0")]));
-        app.AddedReproductions.Add(new Scripted("zz-standin", [Claim.NotMeasured("needs a model", "scripted stand-in")]));
-        app.AddedReproductions.Add(new Scripted("zz-broken", null));
+        app.AddedReproductions.Add(new ScriptedReproduction("zz-measured", [new Claim("holds", true, "1"), new Claim("fails", false, "0")]));
+        app.AddedReproductions.Add(new ScriptedReproduction("zz-standin", [Claim.NotMeasured("needs a model", "scripted stand-in")]));
+        app.AddedReproductions.Add(new ScriptedReproduction("zz-broken", null));
         var code = await app.RunAsync(args);
         return (code, stdout.ToString(), stderr.ToString());
     }
@@ -90,35 +90,11 @@ public class ReproCommandTests
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
         var app = new CliApp(stdout, stderr, _ => null);
-        var probe = new Scripted("zz-precision", [new Claim("holds", true, "1")]);
+        var probe = new ScriptedReproduction("zz-precision", [new Claim("holds", true, "1")]);
         app.AddedReproductions.Add(probe);
         string[] args = asked is null ? ["repro", "run", "zz-precision", "--out", dir.Path] : ["repro", "run", "zz-precision", "--precision", asked, "--out", dir.Path];
         Assert.Equal(0, await app.RunAsync(args));
         Assert.Single(probe.Contexts);
         Assert.Equal(seen, probe.Contexts[0].Precision);
-    }
-
-    private sealed class Scripted(string name, IReadOnlyList<Claim>? claims) : IReproduction
-    {
-        public List<ReproductionContext> Contexts { get; } = [];
-
-        public string Name => name;
-
-        public string Paper => "A test double";
-
-        public string Summary => "Returns fixed claims, or breaks.";
-
-        public Task<ReproductionResult> RunAsync(ReproductionContext context, CancellationToken cancellationToken)
-        {
-            Contexts.Add(context);
-            if (claims is null)
-            {
-                throw new InvalidOperationException("the experiment broke");
-            }
-
-            var result = new ReproductionResult();
-            result.Claims.AddRange(claims);
-            return Task.FromResult(result);
-        }
     }
 }

@@ -9,9 +9,11 @@ namespace Attune.Core.Reports;
 public sealed record Series(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y);
 
 /// <summary>
-/// A report folder: <c>report.md</c> (built up section by section), <c>metrics.json</c> and PNG
-/// plots beside them. Plots are written as they are added; the markdown and the metrics are
-/// written atomically by <see cref="Save"/>.
+/// A report folder: <c>report.md</c> (built up section by section), <c>report.html</c> (the same as one
+/// self-contained page, <see cref="ReportHtml"/>), <c>metrics.json</c> and PNG plots beside them. Plots
+/// are written as they are added; the markdown, the page and the metrics are written atomically by
+/// <see cref="Save"/>, which then refreshes the run index of the folder above when there is one
+/// (<see cref="RunIndex"/>).
 /// </summary>
 public sealed class Report
 {
@@ -20,12 +22,27 @@ public sealed class Report
     private readonly SortedDictionary<string, object?> _metrics = new(StringComparer.Ordinal);
     private readonly List<string> _plots = [];
 
+    private static readonly AsyncLocal<string?> Command = new();
+
     public Report(string directory, string title)
     {
         Directory = Path.GetFullPath(directory);
         System.IO.Directory.CreateDirectory(Directory);
         Title = title;
+        CommandLine = Command.Value;
     }
+
+    /// <summary>
+    /// The command line that produced the reports created from here on in this asynchronous flow
+    /// (the CLI sets it for each command it runs); shown at the top of <c>report.html</c>.
+    /// </summary>
+    public static void UseCommandLine(string? commandLine) => Command.Value = commandLine;
+
+    /// <summary>The command that produced this report, when the host said (<see cref="UseCommandLine"/>).</summary>
+    public string? CommandLine { get; set; }
+
+    /// <summary>When the report was started (UTC).</summary>
+    public DateTime Created { get; } = DateTime.UtcNow;
 
     /// <summary>The folder everything is written into.</summary>
     public string Directory { get; }
@@ -103,16 +120,18 @@ public sealed class Report
     public string HeatMap(string fileName, string title, double[,] values, IReadOnlyList<string>? rowLabels = null, IReadOnlyList<string>? columnLabels = null) =>
         AddPlot(fileName, title, Plotting.HeatMap(title, values, rowLabels, columnLabels));
 
-    /// <summary>Writes report.md and metrics.json (atomically) and returns the folder.</summary>
+    /// <summary>Writes report.md, report.html and metrics.json (atomically), refreshes the run index above, and returns the folder.</summary>
     public string Save()
     {
         AtomicFile.WriteAllText(Path.Combine(Directory, "report.md"), ToString());
+        AtomicFile.WriteAllText(Path.Combine(Directory, "report.html"), ReportHtml.Render(this));
         var json = JsonSerializer.Serialize(_metrics, new JsonSerializerOptions
         {
             WriteIndented = true,
             Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         });
         AtomicFile.WriteAllText(Path.Combine(Directory, "metrics.json"), json + "\n");
+        RunIndex.RefreshAbove(Directory);
         return Directory;
     }
 

@@ -56,6 +56,7 @@ public static class ReproductionRunner
             report.Metric(key, value);
         }
 
+        report.Metric("reproduction", reproduction.Name);
         report.Metric("seed", seed);
         report.Metric("quick", quick);
         report.Metric("seconds", Math.Round(clock.Elapsed.TotalSeconds, 3));
