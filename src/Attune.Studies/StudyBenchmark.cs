@@ -15,15 +15,15 @@ using Microsoft.Extensions.Logging;
 
 namespace Attune.Studies;
 
-/// <summary>One load measurement.</summary>
+/// <summary>One load measurement; the latency quantiles are null when no rating completed in the window (JSON has no NaN).</summary>
 public sealed record LoadResult(
     [property: JsonPropertyName("target")] string Target,
     [property: JsonPropertyName("concurrency")] int Concurrency,
     [property: JsonPropertyName("seconds")] double Seconds,
     [property: JsonPropertyName("ratings")] long Ratings,
     [property: JsonPropertyName("ratings_per_second")] double RatingsPerSecond,
-    [property: JsonPropertyName("p50_ms")] double P50Ms,
-    [property: JsonPropertyName("p99_ms")] double P99Ms,
+    [property: JsonPropertyName("p50_ms")] double? P50Ms,
+    [property: JsonPropertyName("p99_ms")] double? P99Ms,
     [property: JsonPropertyName("errors")] long Errors);
 
 /// <summary>
@@ -247,6 +247,6 @@ public static class StudyBenchmark
         return new LoadResult(target, concurrency, seconds, sorted.Length, sorted.Length / seconds, Quantile(sorted, 0.5), Quantile(sorted, 0.99), errors);
     }
 
-    private static double Quantile(double[] sorted, double q) =>
-        sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+    private static double? Quantile(double[] sorted, double q) =>
+        sorted.Length == 0 ? null : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
 }
