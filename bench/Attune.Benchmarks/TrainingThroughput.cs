@@ -233,18 +233,7 @@ public static class TrainingThroughput
         var (cos, sin) = rope.Tables(positions, CPU, ScalarType.Float32);
         using var layer = new DecoderLayer(config);
         using var head = new Projection(e, config.VocabSize, false) { ComputeType = compute };
-        foreach (var (_, module) in layer.named_modules())
-        {
-            switch (module)
-            {
-                case Projection p:
-                    p.ComputeType = compute;
-                    break;
-                case Attention a:
-                    a.ComputeType = compute;
-                    break;
-            }
-        }
+        CausalLM.SetComputeType(layer, compute);
 
         void Time(string name, double gflop, Func<Tensor> run)
         {

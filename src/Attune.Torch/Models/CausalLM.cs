@@ -71,10 +71,20 @@ public sealed class CausalLM : nn.Module
             }
         }
 
-        var compute = precision.ComputeType();
-        foreach (var (_, module) in named_modules())
+        SetComputeType(this, precision.ComputeType());
+        Precision = precision;
+    }
+
+    /// <summary>
+    /// Sets the type matrix products and attention compute in (null: the weights' own) on every projection
+    /// and attention block of <paramref name="module"/> — a whole model, or one layer on its own.
+    /// </summary>
+    public static void SetComputeType(nn.Module module, ScalarType? compute)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        foreach (var (_, child) in module.named_modules())
         {
-            switch (module)
+            switch (child)
             {
                 case Projection p:
                     p.ComputeType = compute;
@@ -84,8 +94,6 @@ public sealed class CausalLM : nn.Module
                     break;
             }
         }
-
-        Precision = precision;
     }
 
     /// <summary>Parameters counted once (a tied head is not counted twice).</summary>
