@@ -247,6 +247,5 @@ public static class StudyBenchmark
         return new LoadResult(target, concurrency, seconds, sorted.Length, sorted.Length / seconds, Quantile(sorted, 0.5), Quantile(sorted, 0.99), errors);
     }
 
-    private static double? Quantile(double[] sorted, double q) =>
-        sorted.Length == 0 ? null : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+    private static double? Quantile(double[] sorted, double q) => sorted.Length == 0 ? null : Attune.Core.Statistics.Quantiles.NearestRank(sorted, q);
 }

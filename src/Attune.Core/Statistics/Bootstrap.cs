@@ -56,7 +56,7 @@ public static class Bootstrap
         double estimate = Estimate(sample, statistic);
         Array.Sort(replicates);
         double alpha = (1 - level) / 2;
-        return new ConfidenceInterval(estimate, Quantile(replicates, alpha), Quantile(replicates, 1 - alpha), level);
+        return new ConfidenceInterval(estimate, Quantiles.Type7(replicates, alpha), Quantiles.Type7(replicates, 1 - alpha), level);
     }
 
     /// <summary>
@@ -80,8 +80,8 @@ public static class Bootstrap
         double z0 = Normal.InvCDF(0, 1, share);
         double a = sample.Length >= 2 ? JackknifeAcceleration(sample, statistic) : 0;
         double alpha = (1 - level) / 2;
-        double lower = Quantile(replicates, Adjusted(z0, a, Normal.InvCDF(0, 1, alpha)));
-        double upper = Quantile(replicates, Adjusted(z0, a, Normal.InvCDF(0, 1, 1 - alpha)));
+        double lower = Quantiles.Type7(replicates, Adjusted(z0, a, Normal.InvCDF(0, 1, alpha)));
+        double upper = Quantiles.Type7(replicates, Adjusted(z0, a, Normal.InvCDF(0, 1, 1 - alpha)));
         return new ConfidenceInterval(estimate, lower, upper, level);
     }
 
@@ -109,16 +109,6 @@ public static class Bootstrap
             s3 += d * d * d;
         }
         return s2 == 0 ? 0 : s3 / (6 * Math.Pow(s2, 1.5));
-    }
-
-    /// <summary>Quantile of sorted values at probability p, R type 7: x[h] interpolated at h = (n−1)p.</summary>
-    internal static double Quantile(double[] sorted, double p)
-    {
-        if (double.IsNaN(p)) return double.NaN;
-        double h = (sorted.Length - 1) * Math.Clamp(p, 0, 1);
-        int lo = (int)Math.Floor(h);
-        int hi = Math.Min(lo + 1, sorted.Length - 1);
-        return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
     }
 
     private static double Adjusted(double z0, double a, double z)

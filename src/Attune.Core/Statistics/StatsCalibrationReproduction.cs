@@ -95,7 +95,7 @@ public sealed class StatsCalibrationReproduction : IReproduction
         var effect = new double[mixes.Length];
         for (var m = 0; m < mixes.Length; m++)
         {
-            effect[m] = TotalVariation(BaseDistribution, Mix(mixes[m]));
+            effect[m] = Distances.TotalVariation(BaseDistribution, Mix(mixes[m]));
         }
 
         for (var s = 0; s < statistics.Length; s++)
@@ -186,7 +186,6 @@ public sealed class StatsCalibrationReproduction : IReproduction
         return [.. BaseDistribution.Select((p, i) => ((1 - m) * p) + (m * shifted[i]))];
     }
 
-    private static double TotalVariation(double[] p, double[] q) => 0.5 * p.Zip(q).Sum(x => Math.Abs(x.First - x.Second));
 
     private static string Slug(string name) => new([.. name.ToLowerInvariant().Where(char.IsLetterOrDigit)]);
 

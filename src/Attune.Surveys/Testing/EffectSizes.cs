@@ -54,16 +54,7 @@ public static class EffectSizes
     {
         Array.Sort(replicates);
         double alpha = (1 - level) / 2;
-        return new ConfidenceInterval(estimate, Quantile(replicates, alpha), Quantile(replicates, 1 - alpha), level);
-    }
-
-    /// <summary>R's quantile type 7 of sorted values.</summary>
-    internal static double Quantile(double[] sorted, double p)
-    {
-        double h = (sorted.Length - 1) * p;
-        int lo = (int)Math.Floor(h);
-        int hi = Math.Min(lo + 1, sorted.Length - 1);
-        return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
+        return new ConfidenceInterval(estimate, Quantiles.Type7(replicates, alpha), Quantiles.Type7(replicates, 1 - alpha), level);
     }
 
     private static int[] Expand(int[] counts)
