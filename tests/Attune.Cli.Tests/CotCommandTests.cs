@@ -35,11 +35,16 @@ public class CotCommandTests
         string[] args = ["cot", "generate", "--task", "concat", "--out", Path.Combine(dir.Path, "x.jsonl")];
         var i = Array.IndexOf(args, option);
         args = i >= 0 ? [.. args[..(i + 1)], value, .. args[(i + 2)..]] : [.. args, option, value];
-        var (code, stdout, stderr) = await CliHarness.Run(args);
-        Assert.Equal(2, code);
-        Assert.Equal("", stdout);
-        Assert.Single(stderr.Trim().Split('\n'));
-        Assert.Contains(named, stderr, StringComparison.Ordinal);
+        AssertBadInput(await CliHarness.Run(args), named);
+    }
+
+    /// <summary>Exit 2, nothing on stdout, one line on stderr naming <paramref name="named"/>.</summary>
+    private static void AssertBadInput((int Code, string Out, string Err) run, string named)
+    {
+        Assert.True(run.Code == 2, $"exit {run.Code}: {run.Err}");
+        Assert.Equal("", run.Out);
+        Assert.Single(run.Err.Trim().Split('\n'));
+        Assert.Contains(named, run.Err, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -126,11 +131,7 @@ public class CotCommandTests
         }
 
         args.AddRange(words.Skip(1));
-        var (code, stdout, stderr) = await CliHarness.Run([.. args]);
-        Assert.True(code == 2, $"exit {code}: {stderr}");
-        Assert.Equal("", stdout);
-        Assert.Single(stderr.Trim().Split('\n'));
-        Assert.Contains(named, stderr, StringComparison.Ordinal);
+        AssertBadInput(await CliHarness.Run([.. args]), named);
     }
 
     [Fact]
