@@ -43,9 +43,9 @@ public sealed class ComposableCotReproduction : IReproduction
     internal sealed record Scale(string Size, int AtomicPerTask, int Steps, int Batch, double Lr, int Test, int Validation, int Budget,
         int RftSamples, int RftRounds, double Temperature, int BudgetEpochs, double BudgetLr, IReadOnlyList<double> Grid);
 
-    internal static Scale QuickScale { get; } = new("tiny", 2000, 600, 16, 3e-3, 100, 24, 64, 4, 1, 1.0, 3, 1e-3, [0.5, 1.0]);
+    internal static Scale QuickScale { get; } = new("tiny", 2000, 600, 16, 5e-3, 100, 24, 64, 4, 1, 1.0, 3, 1e-3, [0.5, 1.0]);
 
-    internal static Scale FullScale { get; } = new("tiny", 6000, 2500, 16, 3e-3, 300, 48, 128, 4, 2, 1.0, 3, 1e-3, [0.5, 0.75, 1.0]);
+    internal static Scale FullScale { get; } = new("tiny", 6000, 2500, 16, 5e-3, 300, 48, 128, 4, 2, 1.0, 3, 1e-3, [0.5, 0.75, 1.0]);
 
     public Task<ReproductionResult> RunAsync(ReproductionContext context, CancellationToken cancellationToken) =>
         Task.Run(() => Run(context, cancellationToken), cancellationToken);
@@ -223,6 +223,8 @@ public sealed class ComposableCotReproduction : IReproduction
         var positions = ReasoningTask.Positions;
         report.Table(["model", .. positions],
             evaluations.Select(kv => (IReadOnlyList<string>)[kv.Key, .. positions.Select(k => kv.Value.PerK.FirstOrDefault(r => r.K == k) is { } row ? $"{F(row.Accuracy)} ({row.Correct}/{row.Total})" : "-")]));
+        report.Paragraph("For k = last the next-letter CoT's usual reading (the letter before ` answer: `, here the last letter of the last name) is the right letter, " +
+            "so a model can be right on those questions without using what its first stage wrote; the other three positions need the first stage's answer.");
         report.Heading("ComposableCoT-Merge grid (validation accuracy)");
         report.Table(["weights (concat, next)", "validation accuracy"],
             merge.Candidates.Select(c => (IReadOnlyList<string>)[string.Join(", ", c.Weights.Select(w => w.ToString(CultureInfo.InvariantCulture))), c.Validation is null ? "-" : $"{F(c.Validation.Accuracy)} ({c.Validation.Correct}/{c.Validation.Total})"]));
