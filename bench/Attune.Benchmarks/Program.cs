@@ -11,6 +11,7 @@ public static class Program
     /// <c>-- dpo-throughput [--steps N] [--threads N] [--modes cached,recomputed]</c> (DPO steps/s, see <see cref="DpoThroughput"/>);
     /// <c>-- pdpo-throughput [--steps N] [--threads N] [--rounds N]</c> (P-DPO vs DPO steps/s, see <see cref="PdpoThroughput"/>);
     /// <c>-- precision-throughput</c> and <c>-- precision-bands</c> (fp32 against bf16, see <see cref="PrecisionBenchmark"/>);
+    /// <c>-- cot-eval --model DIR [...]</c> (Composable CoT two-stage decoding, questions/s, see <see cref="CotEvalBenchmark"/>);
     /// <c>-- mcp [--calls N]</c> (MCP tools/call latency against the TypeScript SDK peer, see <see cref="McpBenchmark"/>);
     /// anything else goes to BenchmarkDotNet's switcher, e.g. <c>-- --filter '*Permutation*'</c>.
     /// </summary>
@@ -34,6 +35,8 @@ public static class Program
                 return PrecisionBenchmark.Throughput(args[1..]);
             case "precision-bands":
                 return PrecisionBenchmark.Bands(args[1..]);
+            case "cot-eval":
+                return CotEvalBenchmark.Run(args[1..]);
             case "mcp":
                 return McpBenchmark.RunAsync(args[1..]).GetAwaiter().GetResult();
             default:

@@ -15,6 +15,9 @@ public static class CotData
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>One-line JSON with non-ASCII text and markup characters written as they are.</summary>
+    internal static readonly JsonSerializerOptions Compact = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>Reads a file: a JSON array (alpaca) when its first non-blank character is '[', else JSON lines. Every example needs string <c>instruction</c> and <c>output</c>.</summary>
     public static IReadOnlyList<JsonObject> Read(string path)
     {
@@ -81,7 +84,7 @@ public static class CotData
         }
         else
         {
-            AtomicFile.WriteAllText(path, string.Concat(list.Select(i => i.ToJsonString(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n")));
+            AtomicFile.WriteAllText(path, string.Concat(list.Select(i => i.ToJsonString(Compact) + "\n")));
         }
     }
 

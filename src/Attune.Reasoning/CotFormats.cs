@@ -70,7 +70,7 @@ public static partial class CotFormats
         return sb.ToString();
     }
 
-    /// <summary>The instruction without a trailing proxy prefix (<c>&lt;prefix&gt; … &lt;/prefix&gt;</c>) of the suffix form.</summary>
+    /// <summary>The instruction without a trailing proxy prefix (<c>&lt;prefix&gt; … &lt;/prefix&gt; </c>) of the suffix form; what precedes it (e.g. the space after <c>answer:</c>) is kept.</summary>
     public static string StripProxyPrefix(string instruction)
     {
         ArgumentNullException.ThrowIfNull(instruction);
@@ -89,6 +89,6 @@ public static partial class CotFormats
         return text;
     }
 
-    [GeneratedRegex(@"\s*<prefix>.*?</prefix>\s*$", RegexOptions.Singleline)]
+    [GeneratedRegex(@"<prefix>.*?</prefix>\s*$", RegexOptions.Singleline)]
     private static partial Regex TrailingPrefix();
 }

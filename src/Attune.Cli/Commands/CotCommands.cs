@@ -6,14 +6,20 @@ using Attune.Reasoning.Tasks;
 
 namespace Attune.Cli.Commands;
 
-/// <summary><c>attune cot generate|oracle</c>: Composable CoT's tasks and data (training, merging and RFT are not built yet).</summary>
-public sealed class CotCommands : ICommandModule
+/// <summary><c>attune cot generate|oracle|train|merge|rft|eval</c>: Composable CoT's tasks, data, training recipes, merging, RFT and evaluation.</summary>
+public sealed partial class CotCommands : ICommandModule
 {
+    public IEnumerable<Core.Reproductions.IReproduction> Reproductions => [new ComposableCotReproduction()];
+
     public void AddCommands(CliApp app)
     {
-        var group = app.AddGroup("cot", "Composable chain-of-thought: the string tasks, their data formats, and the answer oracle.");
+        var group = app.AddGroup("cot", "Composable chain-of-thought: the string tasks, their data formats, the answer oracle, training recipes, merging, RFT and evaluation.");
         AddGenerate(app, group);
         AddOracle(app, group);
+        AddTrain(app, group);
+        AddMerge(app, group);
+        AddRft(app, group);
+        AddEval(app, group);
     }
 
     private static void AddGenerate(CliApp app, Command group)
@@ -35,17 +41,7 @@ public sealed class CotCommands : ICommandModule
                 throw new AttuneInputException($"--count must be between 1 and 10000000 (got {n})");
             }
 
-            var path = ctx.Get(output)!;
-            if (Directory.Exists(path))
-            {
-                throw new AttuneInputException("--out is a folder; it must be a file", path);
-            }
-
-            var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-            if (!Directory.Exists(folder))
-            {
-                throw new AttuneInputException("the folder of --out does not exist", folder);
-            }
+            var path = CheckOutFile(ctx.Get(output)!);
 
             var items = new List<System.Text.Json.Nodes.JsonObject>(tasks.Count * n);
             foreach (var t in tasks)

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using Attune.Core.Errors;
 using Attune.Torch.Gguf;
-using Attune.Torch.Lora;
 using Attune.Torch.Merging;
 using Attune.Torch.Models;
 using Attune.Torch.Safetensors;
@@ -347,22 +346,7 @@ public sealed class ModelCommands : ICommandModule
             foreach (var (spec, adapter) in sources)
             {
                 ctx.Log($"task vector from {(adapter ? "adapter" : "model")} {spec.Path} (weight {spec.Weight.ToString(CultureInfo.InvariantCulture)})");
-                if (adapter)
-                {
-                    using var withAdapter = CausalLM.Load(ctx.Get(baseDir)!);
-                    LoraAdapter.Load(withAdapter, spec.Path);
-                    taskVectors.Add(ModelMerging.AdapterDeltas(withAdapter));
-                }
-                else
-                {
-                    using var other = CausalLM.Load(spec.Path);
-                    if (other.Config with { EosTokenIds = baseModel.Config.EosTokenIds } != baseModel.Config)
-                    {
-                        throw new AttuneInputException("its config.json differs from the base model's: only models of the same architecture and size merge", spec.Path);
-                    }
-
-                    taskVectors.Add(ModelMerging.TaskVector(other.StateDict(), baseWeights));
-                }
+                taskVectors.Add(ModelMerging.TaskVectorOf(ctx.Get(baseDir)!, baseModel, baseWeights, spec.Path, adapter));
             }
 
             var merged = ModelMerging.Apply(baseWeights, ModelMerging.Combine(taskVectors, [.. sources.Select(s => s.Spec.Weight)], how, ctx.Get(density)), ctx.Get(scale));

@@ -138,12 +138,5 @@ public static class PowerAnalysis
     }
 
     /// <summary>95% Wilson score interval for a binomial proportion.</summary>
-    public static (double Low, double High) Wilson(int successes, int trials)
-    {
-        const double z = 1.959963984540054;
-        double phat = (double)successes / trials, z2 = z * z;
-        double centre = (phat + z2 / (2 * trials)) / (1 + z2 / trials);
-        double half = z * Math.Sqrt(phat * (1 - phat) / trials + z2 / (4.0 * trials * trials)) / (1 + z2 / trials);
-        return (Math.Max(0, centre - half), Math.Min(1, centre + half));
-    }
+    public static (double Low, double High) Wilson(int successes, int trials) => Attune.Core.Statistics.Proportions.Wilson(successes, trials);
 }

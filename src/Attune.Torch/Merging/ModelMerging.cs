@@ -41,6 +41,30 @@ public static class ModelMerging
     }
 
     /// <summary>
+    /// The task vector of one merge source against the base checkpoint in <paramref name="baseDirectory"/>
+    /// (whose weights are <paramref name="baseWeights"/>): a fine-tuned checkpoint's θ − base (its
+    /// config must equal the base's, end-of-sequence ids aside), or a PEFT adapter's exact deltas on the base.
+    /// </summary>
+    public static Dictionary<string, Tensor> TaskVectorOf(string baseDirectory, CausalLM baseModel, IReadOnlyDictionary<string, Tensor> baseWeights, string path, bool adapter)
+    {
+        ArgumentNullException.ThrowIfNull(baseModel);
+        if (adapter)
+        {
+            using var withAdapter = CausalLM.Load(baseDirectory);
+            Lora.LoraAdapter.Load(withAdapter, path);
+            return AdapterDeltas(withAdapter);
+        }
+
+        using var other = CausalLM.Load(path);
+        if (other.Config with { EosTokenIds = baseModel.Config.EosTokenIds } != baseModel.Config)
+        {
+            throw new Core.Errors.AttuneInputException("its config.json differs from the base model's: only models of the same architecture and size merge", path);
+        }
+
+        return TaskVector(other.StateDict(), baseWeights);
+    }
+
+    /// <summary>
     /// Combines task vectors into one. Entries missing from a task vector count as zero (an adapter
     /// that does not touch a weight). <paramref name="density"/> is TIES's kept fraction per tensor.
     /// </summary>
