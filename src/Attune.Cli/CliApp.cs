@@ -99,7 +99,7 @@ public sealed class CliApp
             // One line: an unrecognised word says more than the "required command" that follows from it.
             var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal))
                         ?? parse.Errors[0];
-            await Err.WriteLineAsync($"error: {error.Message} (see 'attune --help')");
+            await Err.WriteLineAsync($"error: {OptionChecks.Reword(error) ?? error.Message} (see 'attune --help')");
             return BadInput;
         }
 

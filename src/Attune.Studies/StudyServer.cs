@@ -52,6 +52,9 @@ public static partial class StudyServer
         var config = options.Config;
 
         var builder = WebApplication.CreateSlimBuilder();
+        // Logs go to stderr, never stdout (which carries a command's --json document).
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(options.LogLevel);
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         builder.Logging.AddFilter("Microsoft.AspNetCore.Antiforgery", LogLevel.Error);
@@ -538,6 +541,8 @@ public static partial class StudyServer
     /// without the browser asking this server first, but not JSON, so the JSON API is out of such a
     /// page's reach (415). A missing, empty or malformed body, or one that is not an object, is 400.
     /// </summary>
+    private static readonly JsonDocumentOptions NoDuplicateKeys = new() { AllowDuplicateProperties = false };
+
     private static async Task<(JsonObject? Body, IResult? Error)> ReadJsonAsync(HttpContext http, CancellationToken ct)
     {
         if (!IsJson(http.Request.ContentType))
@@ -553,7 +558,8 @@ public static partial class StudyServer
 
         try
         {
-            var node = await JsonNode.ParseAsync(http.Request.Body, cancellationToken: ct);
+            // A repeated key ({"rating":5,"rating":9}) is refused while parsing: which one counts would be a guess.
+            var node = await JsonNode.ParseAsync(http.Request.Body, documentOptions: NoDuplicateKeys, cancellationToken: ct);
             return node is JsonObject o ? (o, null) : (null, Error(400, "the body must be a JSON object"));
         }
         catch (JsonException ex)

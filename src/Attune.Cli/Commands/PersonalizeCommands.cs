@@ -50,19 +50,6 @@ public sealed class PersonalizeCommands : ICommandModule
         var other => throw new AttuneInputException($"unknown user model '{other}' (individual, cluster, none)", null, null, "--user-model"),
     };
 
-    private static void Threads(int? threads)
-    {
-        if (threads is int n)
-        {
-            if (n < 1)
-            {
-                throw new AttuneInputException($"--threads must be at least 1 (got {n})");
-            }
-
-            set_num_threads(n);
-        }
-    }
-
     private static void AddTrain(CliApp app, Command group)
     {
         var model = new Option<string>("--model") { Description = "The starting checkpoint folder (an SFT model).", Required = true };
@@ -87,7 +74,7 @@ public sealed class PersonalizeCommands : ICommandModule
         var saveEvery = new Option<int>("--save-every") { Description = "Checkpoint every N steps (0: at the end and on Ctrl-C)." };
         var logEvery = new Option<int>("--log-every") { DefaultValueFactory = _ => 10, Description = "A progress line every N steps." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the newest checkpoint in --out." };
-        var threads = new Option<int?>("--threads") { Description = "CPU threads for torch." };
+        var threads = ThreadsCliOption.Create();
         var objective = new Option<string>("--objective") { Description = "pdpo: personalised DPO of a policy; prm: a personalised reward model (scalar head, Bradley-Terry).", DefaultValueFactory = _ => "pdpo" };
         var command = new Command("train", "P-DPO or P-RM: train a user model jointly with the policy or reward model (full or LoRA) on preference pairs with users; per-user held-out accuracy.")
         {
@@ -108,7 +95,7 @@ public sealed class PersonalizeCommands : ICommandModule
             }
 
             var userOptions = new UserModelOptions { Kind = Kind(ctx.Get(kind)!), Tokens = ctx.Get(userTokens), Clusters = ctx.Get(clusters) }.Validate();
-            Threads(ctx.Get(threads));
+            ThreadsCliOption.Apply(ctx, threads);
             var dataPath = ctx.Get(data)!;
             var read = Read(dataPath, ctx.Get(format)!, ctx.Get(top));
             var (trainExamples, evalExamples) = PersonalPreferenceData.Split(read.Examples, ctx.Get(evalShare), ctx.Seed);

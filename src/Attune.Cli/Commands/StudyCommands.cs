@@ -51,7 +51,7 @@ public sealed class StudyCommands : ICommandModule
         study.Subcommands.Add(serve);
 
         var format = new Option<string>("--format") { Description = "csv or jsonl.", DefaultValueFactory = _ => "csv" };
-        var output = new Option<string?>("--out") { Description = "Write to this file (atomically) instead of stdout." };
+        var output = new Option<string?>("--out") { Description = "Write to this file (atomically) instead of stdout." }.OutputFile();
         var exportConfig = new Option<string?>("--config") { Description = "The study's config (to find the default database beside it)." };
         var export = new Command("export", "Export one row per rating (participant, platform ids, condition, round, arm, item, rating, time).") { exportConfig, db, format, output };
         app.SetAction(export, async (ctx, ct) =>
@@ -105,7 +105,7 @@ public sealed class StudyCommands : ICommandModule
             AllowMultipleArgumentsPerToken = false,
         };
         var concurrency = new Option<string>("--concurrency") { Description = "Concurrent participants, comma-separated.", DefaultValueFactory = _ => "100,500" };
-        var seconds = new Option<double>("--seconds") { Description = "Measured seconds per point (each after 2 s unmeasured).", DefaultValueFactory = _ => 5 };
+        var seconds = new Option<double>("--seconds") { Description = "Measured seconds per point (each after 2 s unmeasured; at least 0.5, at most 3600).", DefaultValueFactory = _ => 5 }.Above(0, 3600);
         var warmupSeconds = new Option<double>("--warmup")
         {
             Description = "Unmeasured seconds of the opening pass over every target (JIT and thread-pool warm-up); each measured point also starts with the lesser of this and 2 s unmeasured. 0 skips both: a quick check that the benchmark runs, not numbers to report.",
@@ -125,7 +125,13 @@ public sealed class StudyCommands : ICommandModule
 
             cfg.JoinRateLimitPerMinute = 10_000_000;
             var levels = (ctx.Get(concurrency) ?? "100,500").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(x => int.TryParse(x, out var n) && n > 0 ? n : throw new AttuneInputException($"--concurrency: '{x}' is not a positive integer")).ToList();
+                .Select(x => int.TryParse(x, out var n) && n is > 0 and <= StudyBenchmark.MaxConcurrency ? n : 0).ToList();
+            if (levels.Count == 0 || levels.Contains(0))
+            {
+                // An upper bound: each participant is a task with its own client; ten million of them exhaust memory.
+                throw new AttuneInputException($"--concurrency '{ctx.Get(concurrency)}': expected whole numbers from 1 to {StudyBenchmark.MaxConcurrency}, comma-separated");
+            }
+
             var roundCount = ctx.Get(rounds) is var rc and > 0 and <= 100 ? rc : throw new AttuneInputException("--rounds: expected 1 to 100");
             var warmup = ctx.Get(warmupSeconds) is var w and >= 0 and <= 600 ? TimeSpan.FromSeconds(w) : throw new AttuneInputException("--warmup: expected 0 to 600 seconds");
             var pointWarmup = warmup < StudyBenchmark.DefaultWarmup ? warmup : StudyBenchmark.DefaultWarmup;
