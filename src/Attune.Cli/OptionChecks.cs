@@ -48,6 +48,38 @@ public static class OptionChecks
     public static Option<T> OutputFolder<T>(this Option<T> option) => Check(option, v => OutputProblem(v as string, folder: true));
 
     /// <summary>
+    /// Addresses to listen on, separated by ';': each <c>http(s)://HOST[:PORT]</c> with HOST a name,
+    /// an address, <c>[IPv6]</c>, <c>*</c> or <c>+</c> and PORT 0 (a free one) to 65535.
+    /// </summary>
+    public static Option<string> Urls(this Option<string> option) => Check(option, (string? v) =>
+    {
+        var parts = (v ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return parts.Length == 0 ? "expected an address such as http://127.0.0.1:5080"
+            : parts.FirstOrDefault(p => !IsListenUrl(p)) is { } bad ? $"'{Printable(bad)}' is not an address such as http://127.0.0.1:5080" : null;
+    });
+
+    private static bool IsListenUrl(string url)
+    {
+        var scheme = url.StartsWith("http://", StringComparison.OrdinalIgnoreCase) ? "http://"
+            : url.StartsWith("https://", StringComparison.OrdinalIgnoreCase) ? "https://" : null;
+        if (scheme is null)
+        {
+            return false;
+        }
+
+        // Kestrel's wildcards are no URI host: check them as one.
+        var rest = url[scheme.Length..].TrimEnd('/');
+        if (rest.StartsWith('*') || rest.StartsWith('+'))
+        {
+            rest = "localhost" + rest[1..];
+        }
+
+        return Uri.TryCreate(scheme + rest, UriKind.Absolute, out var uri)
+               && uri.AbsolutePath == "/" && uri.Query.Length == 0 && uri.UserInfo.Length == 0 && uri.Host.Length > 0
+               && !rest.EndsWith(':');
+    }
+
+    /// <summary>
     /// Why <paramref name="path"/> cannot be written as a file (or a folder), or null when it can:
     /// checked before any work, so a wrong output never costs a finished run.
     /// </summary>

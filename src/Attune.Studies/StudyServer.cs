@@ -56,6 +56,9 @@ public static partial class StudyServer
         builder.Logging.ClearProviders();
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(options.LogLevel);
+        // A failed start (a port in use) is thrown to the caller, which reports it in one line; the
+        // host's own log of it would repeat it as a stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         builder.Logging.AddFilter("Microsoft.AspNetCore.Antiforgery", LogLevel.Error);
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries));
@@ -500,7 +503,7 @@ public static partial class StudyServer
         }
 
         var header = http.Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.Ordinal))
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
             return false;
         }

@@ -18,7 +18,7 @@ public sealed class StudyCommands : ICommandModule
 
         var config = new Option<string>("--config") { Description = "The study's JSON config (see examples/studies/demo/study.json).", Required = true };
         var db = new Option<string?>("--db") { Description = "sqlite:PATH (default: study.db beside the config) or postgres:CONNECTION-STRING." };
-        var urls = new Option<string>("--urls") { Description = "Addresses to listen on.", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
+        var urls = new Option<string>("--urls") { Description = "Addresses to listen on, separated by ';'.", DefaultValueFactory = _ => "http://127.0.0.1:5080" }.Urls();
         var serve = new Command("serve", "Serve the study: consent, rounds, questionnaire, completion; JSON API and admin export.") { config, db, urls };
         app.SetAction(serve, async (ctx, ct) =>
         {
@@ -27,7 +27,7 @@ public sealed class StudyCommands : ICommandModule
             var adminToken = ctx.App.Environment("ATTUNE_STUDY_ADMIN_TOKEN") is { Length: > 0 } env ? env : cfg.AdminToken;
             await using var store = await StudyStore.OpenAsync(DbSpec(ctx.Get(db), path), ct);
             var server = StudyServer.Build(new StudyServerOptions { Config = cfg, Store = store, Urls = ctx.Get(urls)!, AdminToken = adminToken });
-            await server.StartAsync(ct);
+            await Listening.ServeAsync(ctx.Get(urls)!, () => server.StartAsync(ct));
             var addresses = server.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
             ctx.Log($"study '{cfg.Id}' ({cfg.Conditions.Count} conditions, {cfg.Rounds} rounds) on {store.Kind}; listening on {string.Join(", ", addresses)}");
             if (string.IsNullOrEmpty(adminToken))
@@ -41,12 +41,13 @@ public sealed class StudyCommands : ICommandModule
             }
             catch (OperationCanceledException)
             {
-                // Ctrl-C: stop serving; every acknowledged rating is already committed.
+                // Ctrl-C or SIGTERM: stop serving; every acknowledged rating is already committed.
             }
 
             await server.StopAsync(CancellationToken.None);
             await server.DisposeAsync();
-            return CliApp.Success;
+            ctx.Log("stopped");
+            return CliApp.Cancelled;
         });
         study.Subcommands.Add(serve);
 
