@@ -188,11 +188,6 @@ public static class OptionChecks
     {
         option.Validators.Add(result =>
         {
-            if (result.Tokens.Count == 0 && result.Implicit)
-            {
-                return; // the default, which the verb chose
-            }
-
             T? value;
             try
             {
@@ -205,7 +200,7 @@ public static class OptionChecks
 
             if (problem(value) is { } why)
             {
-                var given = string.Join(' ', result.Tokens.Select(t => t.Value));
+                var given = result.Tokens.Count > 0 ? string.Join(' ', result.Tokens.Select(t => t.Value)) : Convert.ToString(value, CultureInfo.InvariantCulture) ?? "";
                 result.AddError($"{option.Name} {(given.Length == 0 ? "''" : Printable(given))}: {why}");
             }
         });

@@ -58,7 +58,7 @@ public sealed class PersonalizeCommands : ICommandModule
         var data = new Option<string>("--data") { Description = "Training data (see --format).", Required = true };
         var (format, top) = DataOptions();
         var evalShare = new Option<double>("--eval-share") { Description = "Share of each user's pairs held out for evaluation.", DefaultValueFactory = _ => 0.1 };
-        var output = new Option<string>("--out") { Description = "The run folder: metrics.jsonl, plots, checkpoints/, model/ (with user_model.*).", Required = true };
+        var output = new Option<string>("--out") { Description = "The run folder: metrics.jsonl, plots, checkpoints/, model/ (with user_model.*).", Required = true }.OutputFolder();
         var kind = new Option<string>("--user-model") { Description = "individual, cluster or none (vanilla DPO through the same code).", DefaultValueFactory = _ => "individual" };
         var userTokens = new Option<int>("--user-tokens") { Description = "T_u, soft tokens per user.", DefaultValueFactory = _ => 10 };
         var clusters = new Option<int>("--clusters") { Description = "K, prototypes of a cluster user model.", DefaultValueFactory = _ => 2 };
@@ -184,7 +184,7 @@ public sealed class PersonalizeCommands : ICommandModule
         var vanilla = new Option<string?>("--vanilla") { Description = "A vanilla (non-personalised) policy trained on the same data: its accuracy on the same pairs, for comparison." };
         var generate = new Option<int>("--generate") { Description = "Also sample this many continuations per user and report the mean generated length (0: off)." };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per generated continuation.", DefaultValueFactory = _ => 64 };
-        var output = new Option<string?>("--out") { Description = "A folder for report.md, metrics.json and plots." };
+        var output = new Option<string?>("--out") { Description = "A folder for report.md, metrics.json and plots." }.OutputFolder();
         var command = new Command("eval", "Per-user preference accuracy of a personalised policy or reward model: each known user's tokens, the generic tokens, unknown users; optionally generated lengths and a vanilla model.")
         {
             model, reference, data, format, top, beta, vanilla, generate, maxTokens, output,
