@@ -137,7 +137,21 @@ public sealed class StudyStore : IAsyncDisposable
             throw new AttuneInputException($"--db '{spec}': expected sqlite:PATH or postgres:CONNECTION-STRING");
         }
 
-        await store.CreateSchemaAsync(ct);
+        try
+        {
+            await store.CreateSchemaAsync(ct);
+        }
+        catch (SqliteException ex) when (ex.SqliteErrorCode is 26 or 11) // SQLITE_NOTADB, SQLITE_CORRUPT
+        {
+            await store.DisposeAsync();
+            throw new AttuneInputException("not a SQLite database (or a damaged one)", spec["sqlite:".Length..], null, "--db", ex);
+        }
+        catch
+        {
+            await store.DisposeAsync();
+            throw;
+        }
+
         return store;
     }
 

@@ -140,7 +140,7 @@ public sealed class EquivCommands : ICommandModule
             Description = "Methods (default: equivamap-structural value wl declaration, plus equivamap-llm when --llm is given): " + string.Join(", ", EquivaBench.Methods),
             AllowMultipleArgumentsPerToken = true,
         };
-        var maxVariables = new Option<int?>("--max-variables") { Description = "Only pairs whose two formulations both have fewer variables than this." };
+        var maxVariables = new Option<int?>("--max-variables") { Description = "Only pairs whose two formulations both have fewer variables than this (at least 1)." }.Range(1, int.MaxValue);
         var bench = new Command("bench", "Run every method on every pair: correct/total per transformation, LP and MILP apart, and time per pair.") { dataset, methods, maxVariables };
         app.SetAction(bench, async (ctx, ct) =>
         {

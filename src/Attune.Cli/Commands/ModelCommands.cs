@@ -326,8 +326,8 @@ public sealed class ModelCommands : ICommandModule
         var baseDir = new Option<string>("--base") { Description = "The base checkpoint (task vectors are taken against it).", Required = true };
         var models = new Option<string[]>("--models") { Description = "Fine-tuned checkpoints, each DIR or DIR:WEIGHT.", AllowMultipleArgumentsPerToken = true };
         var adapters = new Option<string[]>("--adapters") { Description = "PEFT LoRA adapters on the base, each DIR or DIR:WEIGHT (their exact deltas are merged).", AllowMultipleArgumentsPerToken = true };
-        var density = new Option<double>("--density") { Description = "TIES: fraction of each task vector kept.", DefaultValueFactory = _ => 0.5 };
-        var scale = new Option<double>("--scale") { Description = "Multiplies the merged task vector (TIES's lambda).", DefaultValueFactory = _ => 1.0 };
+        var density = new Option<double>("--density") { Description = "TIES: fraction of each task vector kept (above 0, at most 1).", DefaultValueFactory = _ => 0.5 }.Above(0, 1);
+        var scale = new Option<double>("--scale") { Description = "Multiplies the merged task vector (TIES's lambda).", DefaultValueFactory = _ => 1.0 }.Range(-1e6, 1e6);
         var output = new Option<string>("--out") { Description = "The folder to write the merged checkpoint to.", Required = true }.OutputFolder();
         var command = new Command("merge", "Merge checkpoints or LoRA adapters: linear, task arithmetic or TIES.") { method, baseDir, models, adapters, density, scale, output };
         group.Subcommands.Add(command);

@@ -146,7 +146,7 @@ public sealed class SurveyCommands : ICommandModule
                 Alpha = Probability(ctx.Get(alpha), "--alpha"),
                 TargetPower = Probability(ctx.Get(power), "--power"),
                 HumanSamples = Positive(ctx.Get(nHuman), "--n-human"),
-                LlmSamples = [.. Numbers(ctx.Get(nLlm)!, "--n-llm").Select(x => x == Math.Floor(x) && x >= 1 ? (int)x : throw new AttuneInputException($"--n-llm: '{x}' is not a positive whole number"))],
+                LlmSamples = [.. NonEmpty(Numbers(ctx.Get(nLlm)!, "--n-llm"), "--n-llm").Select(x => x == Math.Floor(x) && x is >= 1 and <= 10_000_000 ? (int)x : throw new AttuneInputException($"--n-llm: '{F(x)}' is not a whole number from 1 to 10000000"))],
                 Baseline = Numbers(ctx.Get(baseline)!, "--baseline"),
                 Replicates = Positive(ctx.Get(replicates), "--replicates"),
                 Permutations = Positive(ctx.Get(permutations), "--permutations"),
@@ -314,6 +314,9 @@ public sealed class SurveyCommands : ICommandModule
         [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s =>
             double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && double.IsFinite(x)
                 ? x : throw new AttuneInputException($"{name}: '{s}' is not a number"))];
+
+    private static double[] NonEmpty(double[] values, string name) =>
+        values.Length > 0 ? values : throw new AttuneInputException($"{name}: expected comma-separated numbers, got none");
 
     private static string F(double x) => x.ToString("0.###", CultureInfo.InvariantCulture);
 
