@@ -95,6 +95,25 @@ public static partial class StudyServer
         var store = options.Store;
         var cache = new ParticipantCache(store);
 
+        // A busy database (no free connection after a bounded wait, see StudyStore) is 503 with
+        // Retry-After, so participants' pages and clients try again instead of seeing an error.
+        app.Use(async (http, next) =>
+        {
+            try
+            {
+                await next(http);
+            }
+            catch (Exception ex) when (StoreBusyException.Find(ex) is { } busy && !http.Response.HasStarted)
+            {
+                http.Response.Clear();
+                http.Response.Headers.RetryAfter = StoreBusyException.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+                var message = $"the study is busy; try again in {StoreBusyException.RetryAfterSeconds} s ({busy.Message})";
+                await (http.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal)
+                    ? Error(StatusCodes.Status503ServiceUnavailable, message)
+                    : Page("Busy", $"<h1>Please try again in a moment</h1><p>{H(message)}.</p>", StatusCodes.Status503ServiceUnavailable)).ExecuteAsync(http);
+            }
+        });
+
         // Oversized bodies: refuse on the declared length before reading anything.
         app.Use(async (http, next) =>
         {
