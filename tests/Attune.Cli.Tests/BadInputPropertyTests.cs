@@ -153,6 +153,10 @@ public sealed partial class BadInputPropertyTests
         { "train sft --model {dir}/m --data {dir}/d.jsonl --out {dir}/run --lora-r -3", "--lora-r" },
         { "equiv bench --dataset {dir}/pairs --max-variables -1", "--max-variables" },
 
+        { "bandit simulate --policy ucb1:beta=1", "'beta'" },
+        { "bandit simulate --policy ucb1:zzz=1;thompson", "'zzz'" },
+        { "bandit simulate --policy ;;", "--policy" },
+
         // Exit 1 ("internal error") or a trace before.
         { "llm ping --llm replay:{dir}/x.jsonl --timeout 1e308", "--timeout" },
         { "bandit bench --arms 0", "--arms" },

@@ -71,6 +71,9 @@ public class CommandTests
         (code, var jsonl, _) = await Run("study", "export", "--db", db, "--format", "jsonl");
         Assert.Equal(0, code);
         Assert.Equal(28 * config.Rounds, jsonl.Trim().Split('\n').Length);
+        (code, var json, _) = await Run("study", "export", "--db", db, "--json");
+        Assert.Equal(0, code);
+        Assert.Equal(28 * config.Rounds, JsonDocument.Parse(json).RootElement.GetArrayLength()); // --json: one JSON document, not CSV
 
         (code, var output, err) = await Run("bandit", "analyze", csv, "--json", "--permutations", "199");
         Assert.True(code == 0, err);

@@ -31,6 +31,11 @@ public sealed class BanditCommands : ICommandModule
         {
             int k = ctx.Get(arms), t = ctx.Get(rounds), n = ctx.Get(runs);
             var specs = (ctx.Get(policy) ?? "ucb1").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (specs.Length == 0)
+            {
+                throw new AttuneInputException($"--policy '{ctx.Get(policy)}': expected at least one policy (NAME or NAME:key=value, separated by ';')");
+            }
+
             foreach (var spec in specs)
             {
                 _ = Policies.Create(spec, k, t);

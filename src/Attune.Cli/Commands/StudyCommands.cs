@@ -88,6 +88,15 @@ public sealed class StudyCommands : ICommandModule
             {
                 AtomicFile.WriteAllText(file, text);
                 ctx.Log($"{rows.Count} ratings -> {file}");
+                if (ctx.Json)
+                {
+                    ctx.WriteJson(new { ratings = rows.Count, format = fmt, out_file = Path.GetFullPath(file) });
+                }
+            }
+            else if (ctx.Json)
+            {
+                // --json: one JSON document on stdout, the rows as an array of the JSON lines' objects.
+                await ctx.Out.WriteLineAsync("[" + string.Join(",\n", StudyExport.JsonLines(rows).Split('\n', StringSplitOptions.RemoveEmptyEntries)) + "]");
             }
             else
             {
