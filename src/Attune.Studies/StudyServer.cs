@@ -465,6 +465,21 @@ public static partial class StudyServer
                 return (400, "answers (an object) is required", null);
             }
 
+            // Only the questionnaire's own ids, each a string or a number: anything else would be
+            // dropped without a word while the participant got the completion code.
+            foreach (var (id, value) in answers)
+            {
+                if (!config.Questionnaire.Any(q => q.Id == id))
+                {
+                    return (400, $"answers: '{(id.Length > 64 ? id[..64] + "…" : id)}' is not a question of this study ({string.Join(", ", config.Questionnaire.Select(q => q.Id))})", null);
+                }
+
+                if (value is not null and not JsonValue)
+                {
+                    return (400, $"answer '{id}' must be a string or a number", null);
+                }
+            }
+
             var clean = new JsonObject();
             foreach (var q in config.Questionnaire)
             {
@@ -637,11 +652,16 @@ public static partial class StudyServer
         body?[name] is JsonValue v && v.TryGetValue<int>(out var i) ? i
         : body?[name] is JsonValue w && w.TryGetValue<double>(out var d) && d == Math.Floor(d) && Math.Abs(d) < int.MaxValue ? (int)d : null;
 
-    /// <summary>A platform id from the body: null when absent, "!" when malformed.</summary>
+    /// <summary>A platform id from the body: null when absent, "!" when malformed (also a number or any non-string).</summary>
     private static string? Id(JsonObject? body, string name)
     {
+        if (body?[name] is null)
+        {
+            return null;
+        }
+
         var value = Str(body, name);
-        return string.IsNullOrEmpty(value) ? null : IsPlatformId(value) ? value : "!";
+        return value is null ? "!" : value.Length == 0 ? null : IsPlatformId(value) ? value : "!";
     }
 
     private static string H(string s) => WebUtility.HtmlEncode(s);

@@ -292,4 +292,30 @@ public class SecurityTests
                 c => Assert.Equal(c.GetProperty("slots").GetInt32(), c.GetProperty("joined").GetInt32()));
         }
     }
+
+    [Fact]
+    public async Task Platform_ids_that_are_not_strings_and_answers_to_no_question_are_refused()
+    {
+        await using var server = await RunningServer.StartAsync(Config());
+        using (var numeric = await server.Client.PostAsJsonAsync("/api/participants", new { consent = true, prolific_pid = 12345 }))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, numeric.StatusCode); // it was accepted, and the id dropped
+        }
+
+        var p = await ApiParticipant.JoinAsync(server.Client);
+        for (var r = 1; r <= Config().Rounds; r++)
+        {
+            await p.RateCurrentAsync(5);
+        }
+
+        foreach (var answers in new object[] { new { overall = "7", zzz = "x" }, new { overall = new { nested = 1 } }, new { comments = new[] { "a" } } })
+        {
+            using var refused = await server.Client.PostAsJsonAsync($"/api/participants/{p.Token}/questionnaire", new { answers });
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.DoesNotContain("completion", await refused.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
+        }
+
+        using var answered = await server.Client.PostAsJsonAsync($"/api/participants/{p.Token}/questionnaire", new { answers = new { overall = "7", comments = "fine" } });
+        Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+    }
 }
