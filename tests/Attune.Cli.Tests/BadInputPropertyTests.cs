@@ -197,6 +197,23 @@ public sealed partial class BadInputPropertyTests
         await AssertRefused(args, option, dir.Path);
     }
 
+    [Theory]
+    [InlineData("--epochs", "0")]
+    [InlineData("--batch-size", "-1")]
+    [InlineData("--grad-accum", "0")]
+    [InlineData("--lr", "0")]
+    [InlineData("--max-steps", "0")]
+    public async Task Train_sft_names_the_one_bad_option_not_four(string option, string value)
+    {
+        using var dir = new CliHarness.TempDir();
+        var (_, _, stderr) = await CliHarness.Run("train", "sft", "--model", Path.Combine(dir.Path, "m"), "--data", Path.Combine(dir.Path, "d.jsonl"), "--out", Path.Combine(dir.Path, "run"), option, value, "--json");
+        await AssertRefused(["train", "sft", "--model", Path.Combine(dir.Path, "m"), "--data", Path.Combine(dir.Path, "d.jsonl"), "--out", Path.Combine(dir.Path, "run"), option, value], option, dir.Path);
+        foreach (var other in new[] { "--epochs", "--batch-size", "--grad-accum", "--lr", "--max-steps" }.Where(o => o != option))
+        {
+            Assert.DoesNotContain(other, stderr, StringComparison.Ordinal); // it lumped all five together
+        }
+    }
+
     [Fact]
     public async Task Model_init_keeps_an_existing_checkpoint_unless_forced()
     {
