@@ -42,7 +42,7 @@ public sealed class StudyConfig
     {
         if (!File.Exists(path))
         {
-            throw new AttuneInputException("file not found", path);
+            throw AttuneInputException.FileNotFound(path);
         }
 
         StudyConfig? config;

@@ -170,6 +170,10 @@ public sealed partial class BadInputPropertyTests
         { "study serve --config {dir}/study.json --db sqlite:{dir}/s.db --urls notaurl", "--urls" },
         { "mcp serve --box {box} --transport http --urls notaurl", "--urls" },
 
+        // Wording: a folder given where a file is read was "file not found".
+        { "bandit analyze {dir}", "is a folder, not a file" },
+        { "study serve --config {dir} --db sqlite:{dir}/s.db", "is a folder, not a file" },
+
         // Output paths: a file where a folder is needed, a folder where a file is needed.
         { "survey simulate --out {dir}", "--out" },
         { "study export --db sqlite:{dir}/s.db --out {dir}", "--out" },

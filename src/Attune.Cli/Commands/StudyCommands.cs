@@ -66,7 +66,7 @@ public sealed class StudyCommands : ICommandModule
 
             if (spec is null && !File.Exists(cfgPath))
             {
-                throw new AttuneInputException("file not found", cfgPath);
+                throw AttuneInputException.FileNotFound(cfgPath!); // not null: checked with spec above
             }
 
             var fmt = ctx.Get(format);

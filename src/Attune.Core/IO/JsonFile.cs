@@ -102,7 +102,7 @@ public static partial class JsonFile
     {
         if (!File.Exists(path))
         {
-            throw new AttuneInputException(Directory.Exists(path) ? "is a folder, not a file" : "file not found", path);
+            throw AttuneInputException.FileNotFound(path);
         }
 
         byte[] bytes;

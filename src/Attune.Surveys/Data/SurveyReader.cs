@@ -42,7 +42,7 @@ public static class SurveyReader
     public static IReadOnlyList<SurveyAnswers> Read(string path)
     {
         if (Directory.Exists(path)) return OpinionQaReader.Read(path);
-        if (!File.Exists(path)) throw new AttuneInputException("file not found", path);
+        if (!File.Exists(path)) throw AttuneInputException.FileNotFound(path);
         return path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? ReadLongCsv(path) : ReadJsonLines(path);
     }
 
@@ -275,7 +275,7 @@ internal static class Csv
 {
     public static IEnumerable<(long Line, string[] Fields)> Read(string path)
     {
-        if (!File.Exists(path)) throw new AttuneInputException("file not found", path);
+        if (!File.Exists(path)) throw AttuneInputException.FileNotFound(path);
         using var reader = new StreamReader(path, Encoding.UTF8);
         long line = 0;
         string? text;
