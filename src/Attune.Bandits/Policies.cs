@@ -702,8 +702,15 @@ public static class Policies
             }
         }
 
-        double Arg(string key, double fallback) => args.TryGetValue(key, out var v) ? v : fallback;
-        return name switch
+        // The parameters this policy asks for; any other given is refused, not silently ignored.
+        var takes = new List<string>();
+        double Arg(string key, double fallback)
+        {
+            takes.Add(key);
+            return args.TryGetValue(key, out var v) ? v : fallback;
+        }
+
+        IBanditPolicy policy = name switch
         {
             "ucb1" or "ucb" => new Ucb1Policy(arms, Arg("alpha", 2)),
             "epsilon-greedy" or "egreedy" => new EpsilonGreedyPolicy(arms, Arg("epsilon", 0.1)),
@@ -722,5 +729,13 @@ public static class Policies
             "self-selected" => new SelfSelectedPolicy(arms),
             _ => throw new AttuneInputException($"unknown policy '{parts[0]}'; known: {string.Join(", ", Names)}"),
         };
+        if (args.Keys.FirstOrDefault(k => !takes.Contains(k, StringComparer.OrdinalIgnoreCase)) is { } unknown)
+        {
+            throw new AttuneInputException(takes.Count == 0
+                ? $"policy '{spec}': {name} takes no parameters (got '{unknown}')"
+                : $"policy '{spec}': unknown parameter '{unknown}' ({name} takes {string.Join(", ", takes)})");
+        }
+
+        return policy;
     }
 }

@@ -20,7 +20,7 @@ public static class ResponseCsv
     {
         if (!File.Exists(path))
         {
-            throw new AttuneInputException("file not found", path);
+            throw AttuneInputException.FileNotFound(path);
         }
 
         using var reader = new StreamReader(path, Encoding.UTF8);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Reflection;
 using Attune.Core.Errors;
 using Attune.Core.Reproductions;
@@ -96,10 +97,12 @@ public sealed class CliApp
         var parse = Root.Parse(args.Length == 0 ? ["--help"] : args);
         if (parse.Errors.Count > 0)
         {
-            // One line: an unrecognised word says more than the "required command" that follows from it.
+            // One line: an unrecognised word says more than the "required command" that follows from
+            // it, and a bad value that was given more than an option still missing.
             var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal))
+                        ?? parse.Errors.FirstOrDefault(e => e.SymbolResult is OptionResult { Tokens.Count: > 0 } or ArgumentResult { Tokens.Count: > 0 })
                         ?? parse.Errors[0];
-            await Err.WriteLineAsync($"error: {error.Message} (see 'attune --help')");
+            await Err.WriteLineAsync($"error: {OptionChecks.Reword(error) ?? error.Message} (see 'attune --help')");
             return BadInput;
         }
 

@@ -1,14 +1,22 @@
+using System.Runtime.InteropServices;
 using Attune.Cli;
 
 using var cts = new CancellationTokenSource();
-Console.CancelKeyPress += (_, e) =>
-{
-    // First Ctrl-C asks the running verb to stop cleanly; a second one kills the process.
-    if (!cts.IsCancellationRequested)
-    {
-        e.Cancel = true;
-        cts.Cancel();
-    }
-};
 
+// Ctrl-C (SIGINT) and SIGTERM ask the running verb to stop cleanly: it observes the token, keeps
+// what it wrote consistent and exits 130. A second signal, when the verb is slow to stop, ends
+// the process at once with 130 (never the runtime's own handling, which can abort with 134).
+void Stop(PosixSignalContext context)
+{
+    context.Cancel = true;
+    if (cts.IsCancellationRequested)
+    {
+        Environment.Exit(CliApp.Cancelled);
+    }
+
+    cts.Cancel();
+}
+
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
 return await new CliApp().RunAsync(args, cts.Token);

@@ -42,7 +42,7 @@ public static class ScenarioReader
         }
         catch (JsonException ex)
         {
-            throw new AttuneInputException($"not valid JSON: {ex.Message}", file, (ex.LineNumber ?? 0) + 1);
+            throw new AttuneInputException($"not valid JSON: {Attune.Core.IO.JsonFile.Describe(ex)}", file, (ex.LineNumber ?? 0) + 1);
         }
 
         using (doc)
@@ -206,7 +206,7 @@ public static class ScenarioReader
         }
         catch (JsonException ex)
         {
-            throw new AttuneInputException($"not valid JSON: {ex.Message}", source);
+            throw new AttuneInputException($"not valid JSON: {Attune.Core.IO.JsonFile.Describe(ex)}", source);
         }
 
         using (doc)

@@ -133,7 +133,7 @@ public static class EquivaDataset
             }
             catch (JsonException ex)
             {
-                throw new AttuneInputException($"not a valid label ({ex.Message})", labelPath, ex.LineNumber + 1);
+                throw new AttuneInputException($"not a valid label ({Attune.Core.IO.JsonFile.Describe(ex)})", labelPath, ex.LineNumber + 1);
             }
 
             if (label is null || string.IsNullOrEmpty(label.Transformation))

@@ -13,7 +13,7 @@ public static class FormulationFile
     {
         if (!File.Exists(path))
         {
-            throw new AttuneInputException("file not found", path);
+            throw AttuneInputException.FileNotFound(path);
         }
 
         var name = Path.GetFileName(path);

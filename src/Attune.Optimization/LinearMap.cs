@@ -88,7 +88,7 @@ public sealed class LinearMap
         }
         catch (JsonException ex)
         {
-            throw new AttuneInputException($"not valid JSON ({ex.Message})", file, ex.LineNumber + 1);
+            throw new AttuneInputException($"not valid JSON ({Attune.Core.IO.JsonFile.Describe(ex)})", file, ex.LineNumber + 1);
         }
 
         if (root is not JsonObject obj)

@@ -35,6 +35,9 @@ public sealed record LoadResult(
 /// </summary>
 public static class StudyBenchmark
 {
+    /// <summary>The most concurrent participants one measured point simulates (each is a task with its own client).</summary>
+    public const int MaxConcurrency = 10_000;
+
     /// <summary>
     /// Measures the study server on <paramref name="db"/>, which must hold no participant, rating or
     /// choice (see <see cref="RequireEmptyAsync"/>; checked before the store opens, since opening

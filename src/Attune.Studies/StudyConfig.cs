@@ -30,13 +30,19 @@ public sealed class StudyConfig
     /// <summary>Largest request body accepted, in bytes (413 beyond).</summary>
     [JsonPropertyName("max_body_bytes")] public int MaxBodyBytes { get; set; } = 16 * 1024;
 
-    private static readonly JsonSerializerOptions Options = new() { ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
+    /// <summary>Comments and trailing commas allowed; a field the config does not have (a typo) is refused, not ignored.</summary>
+    private static readonly JsonSerializerOptions Options = new()
+    {
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
+    };
 
     public static StudyConfig Load(string path)
     {
         if (!File.Exists(path))
         {
-            throw new AttuneInputException("file not found", path);
+            throw AttuneInputException.FileNotFound(path);
         }
 
         StudyConfig? config;
@@ -46,7 +52,7 @@ public sealed class StudyConfig
         }
         catch (JsonException ex)
         {
-            throw new AttuneInputException(ex.Message.Split('\n')[0], path, ex.LineNumber + 1, ex.Path);
+            throw new AttuneInputException(Attune.Core.IO.JsonFile.Describe(ex), path, ex.LineNumber + 1, ex.Path);
         }
 
         if (config is null)
@@ -118,6 +124,11 @@ public sealed class StudyConfig
         if (Conditions.Count == 0)
         {
             Fail("conditions", "at least one condition is needed");
+        }
+
+        if (Conditions.All(c => c.Slots <= 0))
+        {
+            Fail("conditions", "no condition has a slot (slots 0 everywhere): the study could enrol nobody");
         }
 
         for (var i = 0; i < Conditions.Count; i++)

@@ -52,7 +52,13 @@ public static partial class StudyServer
         var config = options.Config;
 
         var builder = WebApplication.CreateSlimBuilder();
+        // Logs go to stderr, never stdout (which carries a command's --json document).
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(options.LogLevel);
+        // A failed start (a port in use) is thrown to the caller, which reports it in one line; the
+        // host's own log of it would repeat it as a stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         builder.Logging.AddFilter("Microsoft.AspNetCore.Antiforgery", LogLevel.Error);
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries));
@@ -88,6 +94,25 @@ public static partial class StudyServer
         var engine = new StudyEngine(config);
         var store = options.Store;
         var cache = new ParticipantCache(store);
+
+        // A busy database (no free connection after a bounded wait, see StudyStore) is 503 with
+        // Retry-After, so participants' pages and clients try again instead of seeing an error.
+        app.Use(async (http, next) =>
+        {
+            try
+            {
+                await next(http);
+            }
+            catch (Exception ex) when (StoreBusyException.Find(ex) is { } busy && !http.Response.HasStarted)
+            {
+                http.Response.Clear();
+                http.Response.Headers.RetryAfter = StoreBusyException.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+                var message = $"the study is busy; try again in {StoreBusyException.RetryAfterSeconds} s ({busy.Message})";
+                await (http.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal)
+                    ? Error(StatusCodes.Status503ServiceUnavailable, message)
+                    : Page("Busy", $"<h1>Please try again in a moment</h1><p>{H(message)}.</p>", StatusCodes.Status503ServiceUnavailable)).ExecuteAsync(http);
+            }
+        });
 
         // Oversized bodies: refuse on the declared length before reading anything.
         app.Use(async (http, next) =>
@@ -440,6 +465,21 @@ public static partial class StudyServer
                 return (400, "answers (an object) is required", null);
             }
 
+            // Only the questionnaire's own ids, each a string or a number: anything else would be
+            // dropped without a word while the participant got the completion code.
+            foreach (var (id, value) in answers)
+            {
+                if (!config.Questionnaire.Any(q => q.Id == id))
+                {
+                    return (400, $"answers: '{(id.Length > 64 ? id[..64] + "…" : id)}' is not a question of this study ({string.Join(", ", config.Questionnaire.Select(q => q.Id))})", null);
+                }
+
+                if (value is not null and not JsonValue)
+                {
+                    return (400, $"answer '{id}' must be a string or a number", null);
+                }
+            }
+
             var clean = new JsonObject();
             foreach (var q in config.Questionnaire)
             {
@@ -497,7 +537,7 @@ public static partial class StudyServer
         }
 
         var header = http.Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.Ordinal))
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
             return false;
         }
@@ -538,6 +578,8 @@ public static partial class StudyServer
     /// without the browser asking this server first, but not JSON, so the JSON API is out of such a
     /// page's reach (415). A missing, empty or malformed body, or one that is not an object, is 400.
     /// </summary>
+    private static readonly JsonDocumentOptions NoDuplicateKeys = new() { AllowDuplicateProperties = false };
+
     private static async Task<(JsonObject? Body, IResult? Error)> ReadJsonAsync(HttpContext http, CancellationToken ct)
     {
         if (!IsJson(http.Request.ContentType))
@@ -553,7 +595,8 @@ public static partial class StudyServer
 
         try
         {
-            var node = await JsonNode.ParseAsync(http.Request.Body, cancellationToken: ct);
+            // A repeated key ({"rating":5,"rating":9}) is refused while parsing: which one counts would be a guess.
+            var node = await JsonNode.ParseAsync(http.Request.Body, documentOptions: NoDuplicateKeys, cancellationToken: ct);
             return node is JsonObject o ? (o, null) : (null, Error(400, "the body must be a JSON object"));
         }
         catch (JsonException ex)
@@ -609,11 +652,16 @@ public static partial class StudyServer
         body?[name] is JsonValue v && v.TryGetValue<int>(out var i) ? i
         : body?[name] is JsonValue w && w.TryGetValue<double>(out var d) && d == Math.Floor(d) && Math.Abs(d) < int.MaxValue ? (int)d : null;
 
-    /// <summary>A platform id from the body: null when absent, "!" when malformed.</summary>
+    /// <summary>A platform id from the body: null when absent, "!" when malformed (also a number or any non-string).</summary>
     private static string? Id(JsonObject? body, string name)
     {
+        if (body?[name] is null)
+        {
+            return null;
+        }
+
         var value = Str(body, name);
-        return string.IsNullOrEmpty(value) ? null : IsPlatformId(value) ? value : "!";
+        return value is null ? "!" : value.Length == 0 ? null : IsPlatformId(value) ? value : "!";
     }
 
     private static string H(string s) => WebUtility.HtmlEncode(s);

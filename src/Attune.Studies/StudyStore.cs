@@ -137,14 +137,65 @@ public sealed class StudyStore : IAsyncDisposable
             throw new AttuneInputException($"--db '{spec}': expected sqlite:PATH or postgres:CONNECTION-STRING");
         }
 
-        await store.CreateSchemaAsync(ct);
+        try
+        {
+            await store.CreateSchemaAsync(ct);
+        }
+        catch (SqliteException ex) when (ex.SqliteErrorCode is 26 or 11) // SQLITE_NOTADB, SQLITE_CORRUPT
+        {
+            await store.DisposeAsync();
+            throw new AttuneInputException("not a SQLite database (or a damaged one)", spec["sqlite:".Length..], null, "--db", ex);
+        }
+        catch
+        {
+            await store.DisposeAsync();
+            throw;
+        }
+
         return store;
     }
 
     /// <summary>
+    /// A pooled connection; a busy database (no free server slot, or every pooled connection in use
+    /// for the pool's whole wait) is a <see cref="StoreBusyException"/>, which the server answers
+    /// with 503 and Retry-After, never a 500. A server without a free slot is tried again for up to
+    /// <see cref="BusyWait"/>.
+    /// </summary>
+    private async Task<DbConnection> OpenWaitingAsync(CancellationToken ct)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        for (var pause = TimeSpan.FromMilliseconds(50); ; pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(1).Ticks)))
+        {
+            try
+            {
+                return await _source.OpenConnectionAsync(ct);
+            }
+            catch (PostgresException ex) when (StoreBusyException.IsServerBusy(ex))
+            {
+                if (waited.Elapsed + pause > BusyWait)
+                {
+                    throw new StoreBusyException($"the database has no free connection ({ex.SqlState}: {ex.MessageText})", ex);
+                }
+
+                await Task.Delay(pause, ct);
+            }
+            catch (NpgsqlException ex) when (ex.InnerException is TimeoutException)
+            {
+                // Every connection of this server's pool stayed in use for the pool's whole wait.
+                throw new StoreBusyException("every database connection of this server is in use", ex);
+            }
+        }
+    }
+
+    /// <summary>
     /// The connection string the store uses for a PostgreSQL connection string given by the user,
-    /// with two defaults for settings it does not name:
+    /// with defaults for settings it does not name:
     /// <list type="bullet">
+    /// <item>A pool sized from need (<see cref="DefaultMaxPoolSize"/>: the writer's one connection
+    /// plus <see cref="ReadPoolSize"/> for reads), not Npgsql's 100, which alone can take every
+    /// slot of a default server (max_connections 100) and meets a restarted server's predecessor
+    /// still holding its own; and a bounded wait for a free pooled connection
+    /// (<see cref="DefaultPoolWaitSeconds"/>, Npgsql's Timeout), after which the request is 503.</item>
     /// <item>Npgsql's automatic preparation (the same few statements run for every rating, join and
     /// choice; the server keeps them parsed and planned). A string that sets Max Auto Prepare
     /// itself, 0 behind PgBouncer in transaction mode, is left alone.</item>
@@ -155,9 +206,28 @@ public sealed class StudyStore : IAsyncDisposable
     /// remote hosts keep Npgsql's default.</item>
     /// </list>
     /// </summary>
+    /// <summary>Pooled read connections: the participant cache reads a participant once, then serves from memory.</summary>
+    public const int ReadPoolSize = 8;
+
+    /// <summary>The writer's one connection plus the read pool.</summary>
+    public const int DefaultMaxPoolSize = 1 + ReadPoolSize;
+
+    /// <summary>Seconds a request waits for a pooled connection (and a new one to open) before it is 503.</summary>
+    public const int DefaultPoolWaitSeconds = 5;
+
     internal static string PostgresConnectionString(string given)
     {
         var builder = new NpgsqlConnectionStringBuilder(given);
+        if (!Names(given, "Max Pool Size", "MaxPoolSize", "Maximum Pool Size"))
+        {
+            builder.MaxPoolSize = DefaultMaxPoolSize;
+        }
+
+        if (!Names(given, "Timeout"))
+        {
+            builder.Timeout = DefaultPoolWaitSeconds;
+        }
+
         if (!Names(given, "Max Auto Prepare", "MaxAutoPrepare"))
         {
             builder.MaxAutoPrepare = 32;
@@ -281,9 +351,15 @@ public sealed class StudyStore : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// How long opening a connection waits out a PostgreSQL server with no free slot (53300, e.g.
+    /// a killed server's backends still being torn down) before the request is answered 503.
+    /// </summary>
+    internal TimeSpan BusyWait { get; set; } = TimeSpan.FromSeconds(5);
+
     private async Task<DbConnection> OpenAsync(CancellationToken ct, bool write = false)
     {
-        var conn = await _source.OpenConnectionAsync(ct);
+        var conn = await OpenWaitingAsync(ct);
         if (_sqlite && write)
         {
             // Durable commits: the WAL is synced at every commit (the default in WAL mode, NORMAL, is not).
@@ -478,6 +554,9 @@ public sealed class StudyStore : IAsyncDisposable
             await using var cmd = Command(conn, "SHOW " + name, tx);
             return (string)(await cmd.ExecuteScalarAsync())!;
         }, CancellationToken.None);
+
+    /// <summary>Tests only: one pooled connection, opened as the store's reads open theirs (to hold the pool on purpose).</summary>
+    internal Task<DbConnection> OpenForTests(CancellationToken ct) => OpenAsync(ct);
 
     /// <summary>Batches that failed and whose writes were then retried one at a time (read by tests).</summary>
     internal int BatchesRetriedOneByOne { get; private set; }

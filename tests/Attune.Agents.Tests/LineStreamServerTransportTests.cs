@@ -68,22 +68,24 @@ public sealed class LineStreamServerTransportTests : IAsyncDisposable
         await SendAsync("this is not JSON\n");
         var garbage = await ReplyAsync();
         Assert.Equal(-32700, garbage["error"]!["code"]!.GetValue<int>());
-        Assert.Contains("invalid JSON-RPC message", garbage["error"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("parse error: the message is not valid JSON", garbage["error"]!["message"]!.GetValue<string>());
         Assert.True(garbage.ContainsKey("id"), garbage.ToJsonString());
         Assert.Null(garbage["id"]); // JSON-RPC: "id": null when the request's id cannot be known
 
-        // Valid JSON, not a valid message, with an id the error can name.
+        // Valid JSON, not a valid message, with an id the error can name: an invalid request (-32600).
         await SendAsync("""{"jsonrpc":"2.0","id":7,"method":5}""" + "\n");
         var wrongType = await ReplyAsync();
-        Assert.Equal(-32700, wrongType["error"]!["code"]!.GetValue<int>());
+        Assert.Equal(-32600, wrongType["error"]!["code"]!.GetValue<int>());
         Assert.Equal(7, wrongType["id"]!.GetValue<int>());
 
-        // Valid JSON of other shapes: an array (JSON-RPC batches are not MCP), a string, an object that is no message.
-        foreach (var other in new[] { "[1,2]", "\"text\"", "{\"jsonrpc\":\"2.0\"}", "{\"jsonrpc\":\"2.0\",\"id\":9}" })
+        // Valid JSON of other shapes: arrays (JSON-RPC batches are not MCP), a string, objects that are
+        // no message, a wrong or missing "jsonrpc": each an invalid request, in words without .NET type names.
+        foreach (var other in new[] { "[]", "[1,2]", "\"text\"", "{\"jsonrpc\":\"2.0\"}", "{\"jsonrpc\":\"2.0\",\"id\":9}", "{\"jsonrpc\":\"1.0\",\"id\":10,\"method\":\"ping\"}", "{\"id\":11,\"method\":\"ping\"}" })
         {
             await SendAsync(other + "\n");
             var reply = await ReplyAsync();
-            Assert.True(reply["error"]?["code"]?.GetValue<int>() is int code && code < 0, other + " -> " + reply.ToJsonString());
+            Assert.True(reply["error"]?["code"]?.GetValue<int>() == -32600, other + " -> " + reply.ToJsonString());
+            Assert.DoesNotMatch(@"System\.[A-Z]|ModelContextProtocol\.", reply["error"]!["message"]!.GetValue<string>());
         }
 
         // Longer than the limit (1024 bytes here), sent in pieces.

@@ -184,6 +184,12 @@ public class PolicyTests
         }
 
         Assert.Equal(0.5, ((Ucb1Policy)Policies.Create("ucb1:alpha=0.5", 3, 10)).Alpha);
+
+        // A parameter the policy does not take is refused, naming it and the ones it takes (issue 23).
+        var unknown = Assert.Throws<Attune.Core.Errors.AttuneInputException>(() => Policies.Create("ucb1:beta=1", 3, 10));
+        Assert.Contains("'beta'", unknown.Message, StringComparison.Ordinal);
+        Assert.Contains("alpha", unknown.Message, StringComparison.Ordinal);
+        Assert.Throws<Attune.Core.Errors.AttuneInputException>(() => Policies.Create("thompson-beta:alpha=1", 3, 10));
         var ex = Assert.Throws<AttuneInputException>(() => Policies.Create("nope", 3, 10));
         Assert.Contains("unknown policy 'nope'", ex.Message, StringComparison.Ordinal);
         Assert.Throws<AttuneInputException>(() => Policies.Create("ucb1:alpha", 3, 10));

@@ -43,6 +43,27 @@ public class CommandTests
         (code, _, err) = await Run("study", "bench", "--config", TestEnvironment.DemoConfig, "--rounds", "0");
         Assert.Equal(2, code);
         Assert.Equal("error: --rounds: expected 1 to 100", err.Trim());
+
+        // A study config with a field it does not have, a value of the wrong type, or no slot at all
+        // does not start (issue 23): one line naming the field, no .NET type name.
+        var demo = await File.ReadAllTextAsync(TestEnvironment.DemoConfig);
+        foreach (var (json, named) in new[]
+                 {
+                     (demo.Replace("\"rounds\": 10,", "\"rounds\": 10, \"zzz\": 1,", StringComparison.Ordinal), "unknown field 'zzz'"),
+                     (demo.Replace("\"rounds\": 10,", "\"rounds\": \"ten\",", StringComparison.Ordinal), "expected a whole number"),
+                     (System.Text.RegularExpressions.Regex.Replace(demo, "\"slots\": \\d+", "\"slots\": 0"), "no condition has a slot"),
+                 })
+        {
+            Assert.NotEqual(demo, json);
+            var bad = Path.Combine(dir, "bad.json");
+            await File.WriteAllTextAsync(bad, json);
+            (code, output, err) = await Run("study", "serve", "--config", bad, "--db", "sqlite:" + Path.Combine(dir, "bad.db"), "--json");
+            Assert.Equal(2, code);
+            Assert.Empty(output);
+            Assert.Contains(named, err, StringComparison.Ordinal);
+            Assert.Single(err.Trim().Split('\n'));
+            Assert.DoesNotMatch(@"System\.[A-Z]|LineNumber", err);
+        }
         Directory.Delete(dir, recursive: true);
     }
 
@@ -71,6 +92,9 @@ public class CommandTests
         (code, var jsonl, _) = await Run("study", "export", "--db", db, "--format", "jsonl");
         Assert.Equal(0, code);
         Assert.Equal(28 * config.Rounds, jsonl.Trim().Split('\n').Length);
+        (code, var json, _) = await Run("study", "export", "--db", db, "--json");
+        Assert.Equal(0, code);
+        Assert.Equal(28 * config.Rounds, JsonDocument.Parse(json).RootElement.GetArrayLength()); // --json: one JSON document, not CSV
 
         (code, var output, err) = await Run("bandit", "analyze", csv, "--json", "--permutations", "199");
         Assert.True(code == 0, err);

@@ -44,6 +44,8 @@ public class SecurityTests
     [InlineData("Bearer wrong-token", HttpStatusCode.Unauthorized)]
     [InlineData("Basic dGVzdA==", HttpStatusCode.Unauthorized)]
     [InlineData("Bearer " + RunningServer.AdminToken, HttpStatusCode.OK)]
+    [InlineData("bearer " + RunningServer.AdminToken, HttpStatusCode.OK)] // the scheme is case-insensitive (RFC 9110)
+    [InlineData("BEARER " + RunningServer.AdminToken, HttpStatusCode.OK)]
     public async Task Admin_endpoints_need_the_admin_token(string? header, HttpStatusCode expected)
     {
         await using var server = await RunningServer.StartAsync(Config());
@@ -95,6 +97,20 @@ public class SecurityTests
         using (var broken = await server.Client.PostAsync($"/api/participants/{p.Token}/ratings", new StringContent("{\"round\": 1,", Encoding.UTF8, "application/json")))
         {
             Assert.Equal(HttpStatusCode.BadRequest, broken.StatusCode);
+        }
+
+        // A repeated key: which value counts would be a guess, so the body is refused naming the key (it was a 500).
+        foreach (var (body, key) in new[] { ($"{{\"round\":1,\"item_id\":\"{item}\",\"rating\":5,\"rating\":9}}", "rating"), ($"{{\"round\":1,\"round\":1,\"item_id\":\"{item}\",\"rating\":5}}", "round") })
+        {
+            using var repeated = await server.Client.PostAsync($"/api/participants/{p.Token}/ratings", new StringContent(body, Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.BadRequest, repeated.StatusCode);
+            Assert.Contains($"'{key}'", await repeated.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using (var join = await server.Client.PostAsync("/api/participants", new StringContent("{\"consent\":true,\"consent\":false}", Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, join.StatusCode);
+            Assert.Contains("'consent'", await join.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
 
         // Nothing was stored by any refused request.
@@ -275,5 +291,31 @@ public class SecurityTests
             Assert.All(progress.GetProperty("conditions").EnumerateArray(),
                 c => Assert.Equal(c.GetProperty("slots").GetInt32(), c.GetProperty("joined").GetInt32()));
         }
+    }
+
+    [Fact]
+    public async Task Platform_ids_that_are_not_strings_and_answers_to_no_question_are_refused()
+    {
+        await using var server = await RunningServer.StartAsync(Config());
+        using (var numeric = await server.Client.PostAsJsonAsync("/api/participants", new { consent = true, prolific_pid = 12345 }))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, numeric.StatusCode); // it was accepted, and the id dropped
+        }
+
+        var p = await ApiParticipant.JoinAsync(server.Client);
+        for (var r = 1; r <= Config().Rounds; r++)
+        {
+            await p.RateCurrentAsync(5);
+        }
+
+        foreach (var answers in new object[] { new { overall = "7", zzz = "x" }, new { overall = new { nested = 1 } }, new { comments = new[] { "a" } } })
+        {
+            using var refused = await server.Client.PostAsJsonAsync($"/api/participants/{p.Token}/questionnaire", new { answers });
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.DoesNotContain("completion", await refused.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
+        }
+
+        using var answered = await server.Client.PostAsJsonAsync($"/api/participants/{p.Token}/questionnaire", new { answers = new { overall = "7", comments = "fine" } });
+        Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
     }
 }

@@ -76,6 +76,14 @@ public class ReaderTests
         Assert.Equal((3L, "count"), (ex.Line!.Value, ex.Field!));
         var notNumber = dir.File("bad2.csv", "question,group,option,count\nQ1,G,A,x\n");
         Assert.Equal(2, Assert.Throws<AttuneInputException>(() => SurveyReader.Read(notNumber)).Line);
+        // Counts that overflow the tests' sample sizes are refused at the line (issue 23: they were exit 1).
+        foreach (var huge in new[] { "1e30", "3000000000" })
+        {
+            var big = dir.File($"big-{huge}.csv", $"question,group,option,count\nQ1,G,A,1\nQ1,G,B,{huge}\n");
+            var tooBig = Assert.Throws<AttuneInputException>(() => SurveyReader.Read(big));
+            Assert.Equal((3L, "count"), (tooBig.Line!.Value, tooBig.Field!));
+            Assert.Contains("larger than", tooBig.Message, StringComparison.Ordinal);
+        }
         var missing = dir.File("bad3.csv", "question,group,choice,count\n");
         Assert.Equal("option", Assert.Throws<AttuneInputException>(() => SurveyReader.Read(missing)).Field);
     }

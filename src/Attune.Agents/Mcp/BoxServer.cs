@@ -144,6 +144,8 @@ public static class BoxServer
         builder.Logging.ClearProviders();
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(verbose ? LogLevel.Information : LogLevel.Warning);
+        // A failed start (a port in use) is thrown to the caller, which reports it in one line.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         builder.Services.AddMcpServer(o =>
             {
                 o.ServerInfo = ServerInfo(box);

@@ -16,7 +16,8 @@ namespace Attune.Agents.Mcp;
 /// thread pool again; the server's side of a call was about 10% slower with it (docs/agents.md).
 /// </summary>
 /// <remarks>
-/// A malformed line gets a JSON-RPC "Parse error" (-32700) reply, with the request's id when it can
+/// A line that is not JSON gets a JSON-RPC "Parse error" (-32700) reply; valid JSON that is no JSON-RPC 2.0
+/// message (a wrong or missing "jsonrpc", an array) an "Invalid Request" (-32600), with the request's id when it can
 /// be recovered, and the transport goes on reading; so does a line longer than the size limit. The
 /// input ending closes the transport (the server's run then returns).
 /// </remarks>
@@ -167,7 +168,7 @@ public sealed class LineStreamServerTransport : ITransport
 
             if (_overlong)
             {
-                Reply(ParseError(null, $"message longer than {_maxMessageBytes} bytes"));
+                Reply(Error(null, McpErrorCode.ParseError, $"message longer than {_maxMessageBytes} bytes"));
                 _overlong = false;
             }
             else
@@ -197,13 +198,18 @@ public sealed class LineStreamServerTransport : ITransport
         }
         catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException or FormatException or ArgumentException)
         {
-            Reply(ParseError(RecoverId(trimmed), "invalid JSON-RPC message: " + ex.Message));
+            // JSON-RPC 2.0: a line that is not JSON is a parse error (-32700); valid JSON that is not a
+            // request (no "jsonrpc": "2.0", an array, a bare value) is an invalid request (-32600).
+            // Neither echoes the line (it may be binary) nor names .NET types.
+            Reply(IsJson(trimmed)
+                ? Error(RecoverId(trimmed), McpErrorCode.InvalidRequest, "invalid request: expected a JSON-RPC 2.0 object (\"jsonrpc\": \"2.0\", a method or a result or an error)")
+                : Error(null, McpErrorCode.ParseError, "parse error: the message is not valid JSON"));
             return;
         }
 
         if (message is null)
         {
-            Reply(ParseError(null, "invalid JSON-RPC message: null"));
+            Reply(Error(null, McpErrorCode.InvalidRequest, "invalid request: null"));
             return;
         }
 
@@ -223,12 +229,31 @@ public sealed class LineStreamServerTransport : ITransport
         }
     }
 
-    private static JsonRpcError ParseError(RequestId? id, string text) => new()
+    private static JsonRpcError Error(RequestId? id, McpErrorCode code, string text) => new()
     {
         Id = id ?? default,
         JsonRpc = "2.0",
-        Error = new JsonRpcErrorDetail { Code = (int)McpErrorCode.ParseError, Message = text },
+        Error = new JsonRpcErrorDetail { Code = (int)code, Message = text },
     };
+
+    private static bool IsJson(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json);
+        try
+        {
+            return JsonDocument.TryParseValue(ref reader, out var doc) && doc is not null && Dispose(doc);
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+
+        static bool Dispose(JsonDocument d)
+        {
+            d.Dispose();
+            return true;
+        }
+    }
 
     /// <summary>The <c>id</c> of a message that failed to deserialize, when the line is at least a JSON object with one.</summary>
     private static RequestId? RecoverId(ReadOnlySpan<byte> json)

@@ -37,7 +37,7 @@ public sealed partial class AgentCommands
     private static Command TeachCommand(CliApp app)
     {
         var tasks = new Option<string>("--tasks") { Description = "Tasks: JSON lines {\"id\", \"task\", \"numbers\"?} or a Game-of-24 data.json.", Required = true };
-        var output = new Option<string>("--out") { Description = "Folder for trajectories.jsonl.", Required = true };
+        var output = new Option<string>("--out") { Description = "Folder for trajectories.jsonl.", Required = true }.OutputFolder();
         var steps = new Option<int>("--max-steps") { Description = "Model turns per task.", DefaultValueFactory = _ => 8 };
         var command = new Command("teach", "Run the teacher agent (run C# in the sandbox, propose tools, final answer) on each task; save every step as JSON lines.") { tasks, output, steps };
         app.SetAction(command, async (ctx, ct) =>
@@ -65,7 +65,7 @@ public sealed partial class AgentCommands
     private static Command DistillCommand(CliApp app)
     {
         var trajectories = new Option<string>("--trajectories") { Description = "Folder of trajectory files (*.jsonl) from 'attune agent teach'.", Required = true };
-        var output = new Option<string>("--out") { Description = "The MCP box folder to write.", Required = true };
+        var output = new Option<string>("--out") { Description = "The MCP box folder to write.", Required = true }.OutputFolder();
         var threshold = new Option<double>("--threshold") { Description = "Clustering threshold on cosine distance of MiniLM embeddings.", DefaultValueFactory = _ => 0.35 };
         var name = new Option<string>("--name") { Description = "The box's name.", DefaultValueFactory = _ => "distilled" };
         var command = new Command("distill", "Extract tools from successful trajectories, abstract (LLM, verified), cluster (MiniLM), consolidate (LLM, verified), write an MCP box.") { trajectories, output, threshold, name };

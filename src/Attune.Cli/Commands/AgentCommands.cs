@@ -79,7 +79,7 @@ public sealed partial class AgentCommands : ICommandModule
     {
         var box = new Option<string>("--box") { Description = "The MCP box folder (box.json + tools/).", Required = true };
         var transport = new Option<string>("--transport") { Description = "stdio (default) or http (streamable HTTP at /mcp).", DefaultValueFactory = _ => "stdio" };
-        var urls = new Option<string>("--urls") { Description = "With --transport http: where to listen (e.g. http://127.0.0.1:5000; port 0 picks a free one).", DefaultValueFactory = _ => "http://127.0.0.1:5000" };
+        var urls = new Option<string>("--urls") { Description = "With --transport http: where to listen (e.g. http://127.0.0.1:5000; port 0 picks a free one).", DefaultValueFactory = _ => "http://127.0.0.1:5000" }.Urls();
         var hosts = new Option<int>("--hosts") { Description = "Tool host processes: calls run side by side on up to this many (default 1).", DefaultValueFactory = _ => 1 };
         var command = new Command("serve", "Serve an MCP box: each tool (name, description, input schema) over MCP; tool code runs in the sandboxed tool host. With stdio, stdout carries only the protocol.") { box, transport, urls, hosts };
         app.SetAction(command, async (ctx, ct) =>
@@ -109,7 +109,7 @@ public sealed partial class AgentCommands : ICommandModule
             }
             else
             {
-                await BoxServer.RunHttpAsync(loaded, sandbox, ctx.Get(urls)!, ctx.Err, null, ctx.Verbose, ct);
+                await Listening.ServeAsync(ctx.Get(urls)!, () => BoxServer.RunHttpAsync(loaded, sandbox, ctx.Get(urls)!, ctx.Err, null, ctx.Verbose, ct));
             }
 
             return CliApp.Success;

@@ -37,7 +37,7 @@ public sealed class AlignCommands : ICommandModule
     private static (Option<string> Loss, Option<double> Beta, Option<double> Smoothing, Option<double> Alpha, Option<double> Gamma, Option<double?> Lambda, Option<double> Nll) LossOptions() => (
         new Option<string>("--loss") { Description = $"The loss: {string.Join(", ", MarginLoss.Names)}.", DefaultValueFactory = _ => "dpo" },
         new Option<double>("--beta") { Description = "beta, the inverse temperature of the margin.", DefaultValueFactory = _ => 0.1 },
-        new Option<double>("--label-smoothing") { Description = "dpo: assumed label-flip probability (robust/conservative DPO)." },
+        new Option<double>("--label-smoothing") { Description = "dpo: assumed label-flip probability (robust/conservative DPO), 0 to 0.5." }.Range(0, 0.5),
         new Option<double>("--alpha") { Description = "rdpo: weight of the length difference.", DefaultValueFactory = _ => 0.01 },
         new Option<double>("--gamma") { Description = "simpo: target reward margin.", DefaultValueFactory = _ => 0.5 },
         new Option<double?>("--lambda") { Description = "dpop (default 50), cpo (1), orpo (0.1): weight of the penalty / NLL / odds-ratio term." },
@@ -143,7 +143,7 @@ public sealed class AlignCommands : ICommandModule
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json (default: the one in the model folder)." };
         var data = new Option<string>("--data") { Description = "Training pairs: JSON lines {\"prompt\", \"chosen\", \"rejected\"} (other fields kept).", Required = true };
         var eval = new Option<string?>("--eval") { Description = "Held-out pairs in the same form: loss, margin and accuracy before, every --eval-every steps and at the end." };
-        var output = new Option<string>("--out") { Description = "The run folder: metrics.jsonl, metrics.png, logps.png, probe.jsonl, checkpoints/, model/ or adapter/.", Required = true };
+        var output = new Option<string>("--out") { Description = "The run folder: metrics.jsonl, metrics.png, logps.png, probe.jsonl, checkpoints/, model/ or adapter/.", Required = true }.OutputFolder();
         var (loss, beta, smoothing, alpha, gamma, lambda, nll) = LossOptions();
         var update = new Option<string>("--update") { Description = "adamw, sgd, or pair-normalized (Attune's mitigation: theta += lr (g_w/|g_w| - g_l/|g_l|)).", DefaultValueFactory = _ => "adamw" };
         var noCache = new Option<bool>("--no-ref-cache") { Description = "Run the reference every step instead of precomputing its log-probs once." };
@@ -167,7 +167,7 @@ public sealed class AlignCommands : ICommandModule
         var probeEvery = new Option<int>("--probe-every") { Description = "Probe a fixed training pair every N steps: predicted vs observed log-prob changes to probe.jsonl (0: off)." };
         var probeIndex = new Option<int>("--probe-index") { Description = "Which training pair (0-based) the probe follows." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the newest checkpoint in --out." };
-        var threads = new Option<int?>("--threads") { Description = "CPU threads for torch." };
+        var threads = ThreadsCliOption.Create();
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu", Description = "cpu, cuda or cuda:N." };
         var command = new Command("train", "Preference-optimise a causal LM with a margin loss; full or LoRA; cached reference; metrics, plots, checkpoints, resume.")
         {
@@ -188,10 +188,7 @@ public sealed class AlignCommands : ICommandModule
             };
             var lora = loraOptions.Read(ctx);
             var (precision, saveDType) = precisionOptions.ReadForTraining(ctx, lora is not null);
-            if (ctx.Get(threads) is int n)
-            {
-                TorchSharp.torch.set_num_threads(n);
-            }
+            ThreadsCliOption.Apply(ctx, threads);
 
             var modelDir = ctx.Get(model)!;
             var deviceValue = ModelFolder.ParseDevice(ctx.Get(device));

@@ -24,7 +24,7 @@ public sealed class EquivCommands : ICommandModule
 
         // attune equiv base --count N --out DIR
         var count = new Option<int>("--count") { Description = "How many instances (round robin over families × LP/MILP).", DefaultValueFactory = _ => 20 };
-        var baseOut = new Option<string>("--out") { Description = "Folder for the .lp files.", Required = true };
+        var baseOut = new Option<string>("--out") { Description = "Folder for the .lp files.", Required = true }.OutputFolder();
         var baseCmd = new Command("base", "Generate base instances of classic families (production, diet, blending, transportation, …) as LP files.") { count, baseOut };
         app.SetAction(baseCmd, (ctx, _) =>
         {
@@ -50,7 +50,7 @@ public sealed class EquivCommands : ICommandModule
 
         // attune equiv generate --base DIR --out DIR [--transformations ...]
         var baseDir = new Option<string>("--base") { Description = "Folder of .lp/.mps files (e.g. from 'attune equiv base').", Required = true };
-        var genOut = new Option<string>("--out") { Description = "Folder for the pairs.", Required = true };
+        var genOut = new Option<string>("--out") { Description = "Folder for the pairs.", Required = true }.OutputFolder();
         var which = new Option<string[]>("--transformations")
         {
             Description = "Which transformations (default: all): " + string.Join(", ", Transformations.All),
@@ -140,7 +140,7 @@ public sealed class EquivCommands : ICommandModule
             Description = "Methods (default: equivamap-structural value wl declaration, plus equivamap-llm when --llm is given): " + string.Join(", ", EquivaBench.Methods),
             AllowMultipleArgumentsPerToken = true,
         };
-        var maxVariables = new Option<int?>("--max-variables") { Description = "Only pairs whose two formulations both have fewer variables than this." };
+        var maxVariables = new Option<int?>("--max-variables") { Description = "Only pairs whose two formulations both have fewer variables than this (at least 1)." }.Range(1, int.MaxValue);
         var bench = new Command("bench", "Run every method on every pair: correct/total per transformation, LP and MILP apart, and time per pair.") { dataset, methods, maxVariables };
         app.SetAction(bench, async (ctx, ct) =>
         {

@@ -35,7 +35,7 @@ public sealed class InteractCommands : ICommandModule
         {
             Description = "Also run a counterfactual recommender with common random numbers: a type name (e.g. oracle) or a JSON object. Default: the scenario's \"compare\", if any.",
         };
-        var output = new Option<string>("--out") { Description = "Folder under which the run writes <UTC time>-interact-<name>/.", DefaultValueFactory = _ => "runs" };
+        var output = new Option<string>("--out") { Description = "Folder under which the run writes <UTC time>-interact-<name>/.", DefaultValueFactory = _ => "runs" }.OutputFolder();
         var noReport = new Option<bool>("--no-report") { Description = "Do not write a report folder." };
         var command = new Command("run", "Run a scenario: metric series, plots, and optionally a counterfactual.") { file, compare, output, noReport };
         group.Subcommands.Add(command);

@@ -260,16 +260,22 @@ public sealed class ModelCommands : ICommandModule
     {
         var arch = new Option<string>("--arch") { Description = "llama, qwen2 or qwen3.", DefaultValueFactory = _ => "llama" };
         var size = new Option<string>("--size") { Description = "tiny, small or bench (~19M parameters).", DefaultValueFactory = _ => "tiny" };
-        var output = new Option<string>("--out") { Description = "The folder to write.", Required = true };
+        var output = new Option<string>("--out") { Description = "The folder to write.", Required = true }.OutputFolder();
         var tokenizer = new Option<string?>("--tokenizer") { Description = "A tokenizer.json to copy in (default: a character tokenizer over printable ASCII)." };
-        var vocab = new Option<int?>("--vocab") { Description = "Vocabulary size (default: the tokenizer's; at least that)." };
-        var command = new Command("init", "Create a model of a built-in size with fresh (seeded) weights.") { arch, size, output, tokenizer, vocab };
+        var vocab = new Option<int?>("--vocab") { Description = "Vocabulary size (default: the tokenizer's; at least that)." }.Range(1, 10_000_000);
+        var force = new Option<bool>("--force") { Description = "Overwrite a checkpoint already in --out." };
+        var command = new Command("init", "Create a model of a built-in size with fresh (seeded) weights.") { arch, size, output, tokenizer, vocab, force };
         group.Subcommands.Add(command);
         app.SetAction(command, (ctx, _) =>
         {
             var dir = ctx.Get(output)!;
             ITokenizer tok;
             string tokenizerTarget = Path.Combine(dir, "tokenizer.json");
+            if (!ctx.Get(force) && (File.Exists(Path.Combine(dir, "config.json")) || File.Exists(Path.Combine(dir, "model.safetensors"))))
+            {
+                throw new AttuneInputException("holds a checkpoint already (config.json, model.safetensors); pass --force to overwrite it", dir, null, "--out");
+            }
+
             Directory.CreateDirectory(dir);
             if (ctx.Get(tokenizer) is { } source)
             {
@@ -319,9 +325,9 @@ public sealed class ModelCommands : ICommandModule
         var baseDir = new Option<string>("--base") { Description = "The base checkpoint (task vectors are taken against it).", Required = true };
         var models = new Option<string[]>("--models") { Description = "Fine-tuned checkpoints, each DIR or DIR:WEIGHT.", AllowMultipleArgumentsPerToken = true };
         var adapters = new Option<string[]>("--adapters") { Description = "PEFT LoRA adapters on the base, each DIR or DIR:WEIGHT (their exact deltas are merged).", AllowMultipleArgumentsPerToken = true };
-        var density = new Option<double>("--density") { Description = "TIES: fraction of each task vector kept.", DefaultValueFactory = _ => 0.5 };
-        var scale = new Option<double>("--scale") { Description = "Multiplies the merged task vector (TIES's lambda).", DefaultValueFactory = _ => 1.0 };
-        var output = new Option<string>("--out") { Description = "The folder to write the merged checkpoint to.", Required = true };
+        var density = new Option<double>("--density") { Description = "TIES: fraction of each task vector kept (above 0, at most 1).", DefaultValueFactory = _ => 0.5 }.Above(0, 1);
+        var scale = new Option<double>("--scale") { Description = "Multiplies the merged task vector (TIES's lambda).", DefaultValueFactory = _ => 1.0 }.Range(-1e6, 1e6);
+        var output = new Option<string>("--out") { Description = "The folder to write the merged checkpoint to.", Required = true }.OutputFolder();
         var command = new Command("merge", "Merge checkpoints or LoRA adapters: linear, task arithmetic or TIES.") { method, baseDir, models, adapters, density, scale, output };
         group.Subcommands.Add(command);
         app.SetAction(command, (ctx, _) =>
@@ -374,7 +380,7 @@ public sealed class ModelCommands : ICommandModule
 
     private static void AddExportGguf(CliApp app, Command group, Option<string> modelDir, Option<string?> tokenizerFile)
     {
-        var output = new Option<string>("--out") { Description = "The .gguf file to write.", Required = true };
+        var output = new Option<string>("--out") { Description = "The .gguf file to write.", Required = true }.OutputFile();
         var dtype = new Option<string>("--dtype") { Description = "f32 or f16 (matrices; norms and biases stay f32).", DefaultValueFactory = _ => "f32" };
         var template = new Option<string?>("--template") { Description = "Chat template to embed: chatml or llama3 (default: chosen from the tokenizer)." };
         var command = new Command("export-gguf", "Write the model and its tokenizer as a GGUF file for llama.cpp / LLamaSharp (gguf:FILE).") { modelDir, tokenizerFile, output, dtype, template };

@@ -50,19 +50,6 @@ public sealed class PersonalizeCommands : ICommandModule
         var other => throw new AttuneInputException($"unknown user model '{other}' (individual, cluster, none)", null, null, "--user-model"),
     };
 
-    private static void Threads(int? threads)
-    {
-        if (threads is int n)
-        {
-            if (n < 1)
-            {
-                throw new AttuneInputException($"--threads must be at least 1 (got {n})");
-            }
-
-            set_num_threads(n);
-        }
-    }
-
     private static void AddTrain(CliApp app, Command group)
     {
         var model = new Option<string>("--model") { Description = "The starting checkpoint folder (an SFT model).", Required = true };
@@ -71,7 +58,7 @@ public sealed class PersonalizeCommands : ICommandModule
         var data = new Option<string>("--data") { Description = "Training data (see --format).", Required = true };
         var (format, top) = DataOptions();
         var evalShare = new Option<double>("--eval-share") { Description = "Share of each user's pairs held out for evaluation.", DefaultValueFactory = _ => 0.1 };
-        var output = new Option<string>("--out") { Description = "The run folder: metrics.jsonl, plots, checkpoints/, model/ (with user_model.*).", Required = true };
+        var output = new Option<string>("--out") { Description = "The run folder: metrics.jsonl, plots, checkpoints/, model/ (with user_model.*).", Required = true }.OutputFolder();
         var kind = new Option<string>("--user-model") { Description = "individual, cluster or none (vanilla DPO through the same code).", DefaultValueFactory = _ => "individual" };
         var userTokens = new Option<int>("--user-tokens") { Description = "T_u, soft tokens per user.", DefaultValueFactory = _ => 10 };
         var clusters = new Option<int>("--clusters") { Description = "K, prototypes of a cluster user model.", DefaultValueFactory = _ => 2 };
@@ -87,7 +74,7 @@ public sealed class PersonalizeCommands : ICommandModule
         var saveEvery = new Option<int>("--save-every") { Description = "Checkpoint every N steps (0: at the end and on Ctrl-C)." };
         var logEvery = new Option<int>("--log-every") { DefaultValueFactory = _ => 10, Description = "A progress line every N steps." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the newest checkpoint in --out." };
-        var threads = new Option<int?>("--threads") { Description = "CPU threads for torch." };
+        var threads = ThreadsCliOption.Create();
         var objective = new Option<string>("--objective") { Description = "pdpo: personalised DPO of a policy; prm: a personalised reward model (scalar head, Bradley-Terry).", DefaultValueFactory = _ => "pdpo" };
         var command = new Command("train", "P-DPO or P-RM: train a user model jointly with the policy or reward model (full or LoRA) on preference pairs with users; per-user held-out accuracy.")
         {
@@ -108,7 +95,7 @@ public sealed class PersonalizeCommands : ICommandModule
             }
 
             var userOptions = new UserModelOptions { Kind = Kind(ctx.Get(kind)!), Tokens = ctx.Get(userTokens), Clusters = ctx.Get(clusters) }.Validate();
-            Threads(ctx.Get(threads));
+            ThreadsCliOption.Apply(ctx, threads);
             var dataPath = ctx.Get(data)!;
             var read = Read(dataPath, ctx.Get(format)!, ctx.Get(top));
             var (trainExamples, evalExamples) = PersonalPreferenceData.Split(read.Examples, ctx.Get(evalShare), ctx.Seed);
@@ -197,7 +184,7 @@ public sealed class PersonalizeCommands : ICommandModule
         var vanilla = new Option<string?>("--vanilla") { Description = "A vanilla (non-personalised) policy trained on the same data: its accuracy on the same pairs, for comparison." };
         var generate = new Option<int>("--generate") { Description = "Also sample this many continuations per user and report the mean generated length (0: off)." };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per generated continuation.", DefaultValueFactory = _ => 64 };
-        var output = new Option<string?>("--out") { Description = "A folder for report.md, metrics.json and plots." };
+        var output = new Option<string?>("--out") { Description = "A folder for report.md, metrics.json and plots." }.OutputFolder();
         var command = new Command("eval", "Per-user preference accuracy of a personalised policy or reward model: each known user's tokens, the generic tokens, unknown users; optionally generated lengths and a vanilla model.")
         {
             model, reference, data, format, top, beta, vanilla, generate, maxTokens, output,

@@ -40,7 +40,7 @@ public sealed class ReproCommands : ICommandModule
         {
             Description = "Folder under which each run writes <UTC time>-<name>/.",
             DefaultValueFactory = _ => "runs",
-        };
+        }.OutputFolder();
         var precision = new Option<string?>("--precision")
         {
             Description = "fp32 or bf16 for the reproductions that train a model (each picks its own when this is not given, and its report says which it used).",

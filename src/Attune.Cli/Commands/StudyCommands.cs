@@ -18,7 +18,7 @@ public sealed class StudyCommands : ICommandModule
 
         var config = new Option<string>("--config") { Description = "The study's JSON config (see examples/studies/demo/study.json).", Required = true };
         var db = new Option<string?>("--db") { Description = "sqlite:PATH (default: study.db beside the config) or postgres:CONNECTION-STRING." };
-        var urls = new Option<string>("--urls") { Description = "Addresses to listen on.", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
+        var urls = new Option<string>("--urls") { Description = "Addresses to listen on, separated by ';'.", DefaultValueFactory = _ => "http://127.0.0.1:5080" }.Urls();
         var serve = new Command("serve", "Serve the study: consent, rounds, questionnaire, completion; JSON API and admin export.") { config, db, urls };
         app.SetAction(serve, async (ctx, ct) =>
         {
@@ -27,7 +27,7 @@ public sealed class StudyCommands : ICommandModule
             var adminToken = ctx.App.Environment("ATTUNE_STUDY_ADMIN_TOKEN") is { Length: > 0 } env ? env : cfg.AdminToken;
             await using var store = await StudyStore.OpenAsync(DbSpec(ctx.Get(db), path), ct);
             var server = StudyServer.Build(new StudyServerOptions { Config = cfg, Store = store, Urls = ctx.Get(urls)!, AdminToken = adminToken });
-            await server.StartAsync(ct);
+            await Listening.ServeAsync(ctx.Get(urls)!, () => server.StartAsync(ct));
             var addresses = server.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
             ctx.Log($"study '{cfg.Id}' ({cfg.Conditions.Count} conditions, {cfg.Rounds} rounds) on {store.Kind}; listening on {string.Join(", ", addresses)}");
             if (string.IsNullOrEmpty(adminToken))
@@ -41,17 +41,18 @@ public sealed class StudyCommands : ICommandModule
             }
             catch (OperationCanceledException)
             {
-                // Ctrl-C: stop serving; every acknowledged rating is already committed.
+                // Ctrl-C or SIGTERM: stop serving; every acknowledged rating is already committed.
             }
 
             await server.StopAsync(CancellationToken.None);
             await server.DisposeAsync();
-            return CliApp.Success;
+            ctx.Log("stopped");
+            return CliApp.Cancelled;
         });
         study.Subcommands.Add(serve);
 
         var format = new Option<string>("--format") { Description = "csv or jsonl.", DefaultValueFactory = _ => "csv" };
-        var output = new Option<string?>("--out") { Description = "Write to this file (atomically) instead of stdout." };
+        var output = new Option<string?>("--out") { Description = "Write to this file (atomically) instead of stdout." }.OutputFile();
         var exportConfig = new Option<string?>("--config") { Description = "The study's config (to find the default database beside it)." };
         var export = new Command("export", "Export one row per rating (participant, platform ids, condition, round, arm, item, rating, time).") { exportConfig, db, format, output };
         app.SetAction(export, async (ctx, ct) =>
@@ -65,7 +66,7 @@ public sealed class StudyCommands : ICommandModule
 
             if (spec is null && !File.Exists(cfgPath))
             {
-                throw new AttuneInputException("file not found", cfgPath);
+                throw AttuneInputException.FileNotFound(cfgPath!); // not null: checked with spec above
             }
 
             var fmt = ctx.Get(format);
@@ -87,6 +88,15 @@ public sealed class StudyCommands : ICommandModule
             {
                 AtomicFile.WriteAllText(file, text);
                 ctx.Log($"{rows.Count} ratings -> {file}");
+                if (ctx.Json)
+                {
+                    ctx.WriteJson(new { ratings = rows.Count, format = fmt, out_file = Path.GetFullPath(file) });
+                }
+            }
+            else if (ctx.Json)
+            {
+                // --json: one JSON document on stdout, the rows as an array of the JSON lines' objects.
+                await ctx.Out.WriteLineAsync("[" + string.Join(",\n", StudyExport.JsonLines(rows).Split('\n', StringSplitOptions.RemoveEmptyEntries)) + "]");
             }
             else
             {
@@ -105,7 +115,7 @@ public sealed class StudyCommands : ICommandModule
             AllowMultipleArgumentsPerToken = false,
         };
         var concurrency = new Option<string>("--concurrency") { Description = "Concurrent participants, comma-separated.", DefaultValueFactory = _ => "100,500" };
-        var seconds = new Option<double>("--seconds") { Description = "Measured seconds per point (each after 2 s unmeasured).", DefaultValueFactory = _ => 5 };
+        var seconds = new Option<double>("--seconds") { Description = "Measured seconds per point (each after 2 s unmeasured; at least 0.5, at most 3600).", DefaultValueFactory = _ => 5 }.Above(0, 3600);
         var warmupSeconds = new Option<double>("--warmup")
         {
             Description = "Unmeasured seconds of the opening pass over every target (JIT and thread-pool warm-up); each measured point also starts with the lesser of this and 2 s unmeasured. 0 skips both: a quick check that the benchmark runs, not numbers to report.",
@@ -125,7 +135,13 @@ public sealed class StudyCommands : ICommandModule
 
             cfg.JoinRateLimitPerMinute = 10_000_000;
             var levels = (ctx.Get(concurrency) ?? "100,500").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(x => int.TryParse(x, out var n) && n > 0 ? n : throw new AttuneInputException($"--concurrency: '{x}' is not a positive integer")).ToList();
+                .Select(x => int.TryParse(x, out var n) && n is > 0 and <= StudyBenchmark.MaxConcurrency ? n : 0).ToList();
+            if (levels.Count == 0 || levels.Contains(0))
+            {
+                // An upper bound: each participant is a task with its own client; ten million of them exhaust memory.
+                throw new AttuneInputException($"--concurrency '{ctx.Get(concurrency)}': expected whole numbers from 1 to {StudyBenchmark.MaxConcurrency}, comma-separated");
+            }
+
             var roundCount = ctx.Get(rounds) is var rc and > 0 and <= 100 ? rc : throw new AttuneInputException("--rounds: expected 1 to 100");
             var warmup = ctx.Get(warmupSeconds) is var w and >= 0 and <= 600 ? TimeSpan.FromSeconds(w) : throw new AttuneInputException("--warmup: expected 0 to 600 seconds");
             var pointWarmup = warmup < StudyBenchmark.DefaultWarmup ? warmup : StudyBenchmark.DefaultWarmup;

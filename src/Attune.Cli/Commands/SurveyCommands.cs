@@ -44,7 +44,7 @@ public sealed class SurveyCommands : ICommandModule
         var correction = new Option<string>("--correction") { Description = "bh, by, holm or bonferroni; applied within each group and over all tests.", DefaultValueFactory = _ => "bh" };
         var bootstrap = new Option<int>("--bootstrap") { Description = "Bootstrap resamples for the effect-size intervals (0: none).", DefaultValueFactory = _ => 500 };
         var keepRefusals = new Option<bool>("--keep-refusals") { Description = "Keep refusal options (dropped by default)." };
-        var reportDir = new Option<string?>("--report") { Description = "Write a report (report.md, metrics.json, per-group bar chart, per-question heat map) into this folder." };
+        var reportDir = new Option<string?>("--report") { Description = "Write a report (report.md, metrics.json, per-group bar chart, per-question heat map) into this folder." }.OutputFolder();
         var command = new Command("test", "Per question x group: permutation test of human vs LLM answers, effect sizes, corrections. The LLM answers file is given with --llm FILE.")
         {
             human, stat, permutations, asymptotic, alpha, correction, bootstrap, keepRefusals, reportDir,
@@ -133,7 +133,7 @@ public sealed class SurveyCommands : ICommandModule
         var permutations = new Option<int>("--permutations") { Description = "Permutations per simulated test.", DefaultValueFactory = _ => 999 };
         var stat = new Option<string>("--stat") { Description = "chi2 or ks.", DefaultValueFactory = _ => "chi2" };
         var asymptotic = new Option<bool>("--asymptotic") { Description = "Asymptotic chi-square p-values (fast)." };
-        var reportDir = new Option<string?>("--report") { Description = "Write report.md with the power curve into this folder." };
+        var reportDir = new Option<string?>("--report") { Description = "Write report.md with the power curve into this folder." }.OutputFolder();
         var command = new Command("power", "How many LLM samples per question are needed to detect a TV distance at a given alpha and power, by simulation.")
         {
             tv, alpha, power, nHuman, nLlm, baseline, replicates, permutations, stat, asymptotic, reportDir,
@@ -146,7 +146,7 @@ public sealed class SurveyCommands : ICommandModule
                 Alpha = Probability(ctx.Get(alpha), "--alpha"),
                 TargetPower = Probability(ctx.Get(power), "--power"),
                 HumanSamples = Positive(ctx.Get(nHuman), "--n-human"),
-                LlmSamples = [.. Numbers(ctx.Get(nLlm)!, "--n-llm").Select(x => x == Math.Floor(x) && x >= 1 ? (int)x : throw new AttuneInputException($"--n-llm: '{x}' is not a positive whole number"))],
+                LlmSamples = [.. NonEmpty(Numbers(ctx.Get(nLlm)!, "--n-llm"), "--n-llm").Select(x => x == Math.Floor(x) && x is >= 1 and <= 10_000_000 ? (int)x : throw new AttuneInputException($"--n-llm: '{F(x)}' is not a whole number from 1 to 10000000"))],
                 Baseline = Numbers(ctx.Get(baseline)!, "--baseline"),
                 Replicates = Positive(ctx.Get(replicates), "--replicates"),
                 Permutations = Positive(ctx.Get(permutations), "--permutations"),
@@ -209,7 +209,7 @@ public sealed class SurveyCommands : ICommandModule
         var logprobs = new Option<bool>("--logprobs") { Description = "Option probabilities from the first token's log-probs, where the endpoint returns them (else sample)." };
         var concurrency = new Option<int>("--concurrency") { Description = "Calls in flight at once.", DefaultValueFactory = _ => 4 };
         var timeout = new Option<double>("--timeout") { Description = "Seconds per call before it is retried.", DefaultValueFactory = _ => 120 };
-        var output = new Option<string>("--out") { Description = "Where to write the LLM answers (JSON lines, the format 'survey test --llm' reads).", DefaultValueFactory = _ => "llm-answers.jsonl" };
+        var output = new Option<string>("--out") { Description = "Where to write the LLM answers (JSON lines, the format 'survey test --llm' reads).", DefaultValueFactory = _ => "llm-answers.jsonl" }.OutputFile();
         var record = new Option<string?>("--record") { Description = "Also append every exchange to this log (replay it later with --llm replay:FILE)." };
         var command = new Command("simulate", "Ask a language model the questions as a member of each group; write the answers as JSON lines.")
         {
@@ -314,6 +314,9 @@ public sealed class SurveyCommands : ICommandModule
         [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s =>
             double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && double.IsFinite(x)
                 ? x : throw new AttuneInputException($"{name}: '{s}' is not a number"))];
+
+    private static double[] NonEmpty(double[] values, string name) =>
+        values.Length > 0 ? values : throw new AttuneInputException($"{name}: expected comma-separated numbers, got none");
 
     private static string F(double x) => x.ToString("0.###", CultureInfo.InvariantCulture);
 

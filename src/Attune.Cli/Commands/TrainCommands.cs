@@ -22,14 +22,14 @@ public sealed class TrainCommands : ICommandModule
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json (default: the one in the model folder)." };
         var data = new Option<string>("--data") { Description = "Training data: JSON lines {\"prompt\": …, \"response\": …}.", Required = true };
         var eval = new Option<string?>("--eval") { Description = "Held-out data in the same form; its mean loss per response token is reported." };
-        var output = new Option<string>("--out") { Description = "The run folder: metrics.jsonl, checkpoints/, and model/ or adapter/ at the end.", Required = true };
+        var output = new Option<string>("--out") { Description = "The run folder: metrics.jsonl, checkpoints/, and model/ or adapter/ at the end.", Required = true }.OutputFolder();
         var loraOptions = new LoraCliOptions();
         var precisionOptions = new PrecisionCliOptions();
-        var epochs = new Option<int>("--epochs") { Description = "Passes over the data.", DefaultValueFactory = _ => 1 };
-        var maxSteps = new Option<int?>("--max-steps") { Description = "Stop after this many optimizer steps." };
-        var batchSize = new Option<int>("--batch-size") { Description = "Examples per micro-batch.", DefaultValueFactory = _ => 8 };
-        var gradAccum = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => 1 };
-        var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 1e-4 };
+        var epochs = new Option<int>("--epochs") { Description = "Passes over the data.", DefaultValueFactory = _ => 1 }.Range(1, 1_000_000);
+        var maxSteps = new Option<int?>("--max-steps") { Description = "Stop after this many optimizer steps." }.Range(1, int.MaxValue);
+        var batchSize = new Option<int>("--batch-size") { Description = "Examples per micro-batch.", DefaultValueFactory = _ => 8 }.Range(1, 1_000_000);
+        var gradAccum = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => 1 }.Range(1, 1_000_000);
+        var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 1e-4 }.Above(0, 1000);
         var minLr = new Option<double>("--min-lr") { Description = "The floor the decay ends at." };
         var warmup = new Option<int>("--warmup") { Description = "Linear warm-up steps." };
         var schedule = new Option<string>("--schedule") { Description = "cosine, linear or constant.", DefaultValueFactory = _ => "cosine" };
@@ -40,7 +40,7 @@ public sealed class TrainCommands : ICommandModule
         var evalEvery = new Option<int>("--eval-every") { Description = "Evaluate every N steps (0: at the end)." };
         var logEvery = new Option<int>("--log-every") { Description = "A progress line every N steps.", DefaultValueFactory = _ => 10 };
         var resume = new Option<bool>("--resume") { Description = "Continue from the newest checkpoint in --out." };
-        var threads = new Option<int?>("--threads") { Description = "CPU threads for torch (default: torch's choice)." };
+        var threads = ThreadsCliOption.Create();
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var command = new Command("sft", "Supervised fine-tuning on prompt/response pairs: loss on response tokens only; full or LoRA.")
         {
@@ -51,17 +51,9 @@ public sealed class TrainCommands : ICommandModule
         app.SetAction(command, (ctx, ct) =>
         {
             var modelDir = ctx.Get(model)!;
-            if (ctx.Get(epochs) < 1 || ctx.Get(batchSize) < 1 || ctx.Get(gradAccum) < 1 || ctx.Get(lr) <= 0 || ctx.Get(loraOptions.Rank) < 0 || ctx.Get(maxSteps) is < 1)
-            {
-                throw new AttuneInputException("--epochs, --batch-size, --grad-accum, --lr and --max-steps must be positive, --lora-r not negative");
-            }
-
             var lora = loraOptions.Read(ctx);
             var (precision, saveDType) = precisionOptions.ReadForTraining(ctx, lora is not null);
-            if (ctx.Get(threads) is int n)
-            {
-                TorchSharp.torch.set_num_threads(n);
-            }
+            ThreadsCliOption.Apply(ctx, threads);
 
             var tokenizerPath = ctx.Get(tokenizer) ?? Path.Combine(modelDir, "tokenizer.json");
             var (lm, tok) = ModelFolder.Open(modelDir, ctx.Get(tokenizer), ModelFolder.ParseDevice(ctx.Get(device)), precision);

@@ -92,7 +92,7 @@ public sealed class DataCache
         }
         catch (JsonException ex)
         {
-            throw new Errors.AttuneInputException($"not a valid checksum record ({ex.Message}); delete it to start again", path, ex.LineNumber + 1, inner: ex);
+            throw new Errors.AttuneInputException($"not a valid checksum record ({IO.JsonFile.Describe(ex)}); delete it to start again", path, ex.LineNumber + 1, inner: ex);
         }
     }
 

@@ -49,7 +49,7 @@ public sealed partial class DataCatalog
         }
         catch (JsonException ex)
         {
-            throw new AttuneInputException($"not a valid data set manifest ({ex.Message})", source, ex.LineNumber + 1, ex.Path, ex);
+            throw new AttuneInputException($"not a valid data set manifest ({IO.JsonFile.Describe(ex)})", source, ex.LineNumber + 1, ex.Path, ex);
         }
 
         if (manifest?.Datasets is null)

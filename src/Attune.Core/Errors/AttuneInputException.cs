@@ -13,6 +13,10 @@ public class AttuneInputException : Exception
 
     public AttuneInputException() : this("bad input") { }
 
+    /// <summary>An input file that is not there: "file not found", or, for a folder given where a file is read, "is a folder, not a file".</summary>
+    public static AttuneInputException FileNotFound(string path) =>
+        new(System.IO.Directory.Exists(path) ? "is a folder, not a file" : "file not found", path);
+
     /// <summary>Bad input located in a file, optionally at a 1-based line and in a named field.</summary>
     public AttuneInputException(string detail, string? file, long? line = null, string? field = null, Exception? inner = null)
         : base(Format(detail, file, line, field), inner)

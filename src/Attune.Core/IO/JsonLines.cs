@@ -21,7 +21,7 @@ public static class JsonLines
     {
         if (!File.Exists(path))
         {
-            throw new AttuneInputException("file not found", path);
+            throw AttuneInputException.FileNotFound(path);
         }
 
         return Iterate(path);

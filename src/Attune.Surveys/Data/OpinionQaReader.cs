@@ -113,9 +113,8 @@ public static class OpinionQaReader
 
     private static double Count(JsonElement c, string file, string field)
     {
-        if (c.ValueKind != JsonValueKind.Number || !c.TryGetDouble(out double x) || !double.IsFinite(x))
-            throw new AttuneInputException($"{c.GetRawText()} is not a number", file, null, field);
-        if (x < 0) throw new AttuneInputException($"{c.GetRawText()} is negative", file, null, field);
+        if (c.ValueKind != JsonValueKind.Number || !c.TryGetDouble(out double x)) x = double.NaN;
+        if (SurveyReader.CountProblem(x, c.GetRawText()) is { } bad) throw new AttuneInputException(bad, file, null, field);
         return x;
     }
 

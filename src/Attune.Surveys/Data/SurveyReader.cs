@@ -21,6 +21,19 @@ namespace Attune.Surveys.Data;
 /// </summary>
 public static class SurveyReader
 {
+    /// <summary>
+    /// The largest count (or weight) one answer option may have: a billion. Beyond it a count is a
+    /// mistake (1e30, 3000000000), and the tests' integer sample sizes would overflow.
+    /// </summary>
+    public const double MaxCount = 1e9;
+
+    /// <summary>Why <paramref name="count"/> cannot be a count, or null.</summary>
+    internal static string? CountProblem(double count, string given) =>
+        !double.IsFinite(count) ? $"'{given}' is not a number"
+        : count < 0 ? $"{given} is negative"
+        : count > MaxCount ? $"{given} is larger than {MaxCount:0} (a billion)"
+        : null;
+
     /// <summary>Option labels treated as refusals when a file does not list them (OpinionQA's "Refused").</summary>
     public static readonly IReadOnlySet<string> DefaultRefusalLabels =
         new HashSet<string>(["Refused", "Refused to answer", "Don't know", "Don't know/Refused", "DK/Refused"], StringComparer.OrdinalIgnoreCase);
@@ -29,7 +42,7 @@ public static class SurveyReader
     public static IReadOnlyList<SurveyAnswers> Read(string path)
     {
         if (Directory.Exists(path)) return OpinionQaReader.Read(path);
-        if (!File.Exists(path)) throw new AttuneInputException("file not found", path);
+        if (!File.Exists(path)) throw AttuneInputException.FileNotFound(path);
         return path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? ReadLongCsv(path) : ReadJsonLines(path);
     }
 
@@ -157,9 +170,8 @@ public static class SurveyReader
             if (q.Length == 0) throw new AttuneInputException("empty", path, line, "question");
             if (g.Length == 0) throw new AttuneInputException("empty", path, line, "group");
             if (o.Length == 0) throw new AttuneInputException("empty", path, line, "option");
-            if (!double.TryParse(f[cc], NumberStyles.Float, CultureInfo.InvariantCulture, out double count) || !double.IsFinite(count))
-                throw new AttuneInputException($"'{f[cc]}' is not a number", path, line, "count");
-            if (count < 0) throw new AttuneInputException($"{f[cc]} is negative", path, line, "count");
+            if (!double.TryParse(f[cc], NumberStyles.Float, CultureInfo.InvariantCulture, out double count)) count = double.NaN;
+            if (CountProblem(count, f[cc]) is { } bad) throw new AttuneInputException(bad, path, line, "count");
             if (!optionOrder.TryGetValue(q, out var order)) optionOrder[q] = order = [];
             if (!order.Contains(o)) order.Add(o);
             if (cr >= 0 && IsTrue(f[cr]) || cr < 0 && DefaultRefusalLabels.Contains(o))
@@ -241,6 +253,7 @@ public static class SurveyReader
             if (item.ValueKind != JsonValueKind.Number || !item.TryGetDouble(out double x) || !double.IsFinite(x))
                 throw Error($"item {values.Count} ({item.GetRawText()}) is not a number", at, field);
             if (x < 0) throw Error($"item {values.Count} is {item.GetRawText()}: it cannot be negative", at, field);
+            if (x > MaxCount) throw Error($"item {values.Count} is {item.GetRawText()}: larger than {MaxCount:0} (a billion)", at, field);
             values.Add(x);
         }
         if (values.Count != expected)
@@ -262,7 +275,7 @@ internal static class Csv
 {
     public static IEnumerable<(long Line, string[] Fields)> Read(string path)
     {
-        if (!File.Exists(path)) throw new AttuneInputException("file not found", path);
+        if (!File.Exists(path)) throw AttuneInputException.FileNotFound(path);
         using var reader = new StreamReader(path, Encoding.UTF8);
         long line = 0;
         string? text;

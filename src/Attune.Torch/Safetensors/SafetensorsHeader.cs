@@ -58,7 +58,7 @@ public sealed class SafetensorsHeader
     {
         if (!File.Exists(path))
         {
-            throw new AttuneInputException("file not found", path);
+            throw AttuneInputException.FileNotFound(path);
         }
 
         using var stream = File.OpenRead(path);
