@@ -11,6 +11,7 @@ public static class Program
     /// <c>-- dpo-throughput [--steps N] [--threads N] [--modes cached,recomputed]</c> (DPO steps/s, see <see cref="DpoThroughput"/>);
     /// <c>-- pdpo-throughput [--steps N] [--threads N] [--rounds N]</c> (P-DPO vs DPO steps/s, see <see cref="PdpoThroughput"/>);
     /// <c>-- precision-throughput</c> and <c>-- precision-bands</c> (fp32 against bf16, see <see cref="PrecisionBenchmark"/>);
+    /// <c>-- serve [--clients 1,4,16]</c> (attune serve against in-process batched generation, see <see cref="ServeBenchmark"/>);
     /// <c>-- mcp [--calls N]</c> (MCP tools/call latency against the TypeScript SDK peer, see <see cref="McpBenchmark"/>);
     /// anything else goes to BenchmarkDotNet's switcher, e.g. <c>-- --filter '*Permutation*'</c>.
     /// </summary>
@@ -34,6 +35,8 @@ public static class Program
                 return PrecisionBenchmark.Throughput(args[1..]);
             case "precision-bands":
                 return PrecisionBenchmark.Bands(args[1..]);
+            case "serve":
+                return ServeBenchmark.RunAsync(args[1..]).GetAwaiter().GetResult();
             case "mcp":
                 return McpBenchmark.RunAsync(args[1..]).GetAwaiter().GetResult();
             default:
