@@ -36,11 +36,11 @@ internal static class Models
         return (TorchChatClient)LlmEndpoints.Create(Spec(arch));
     }
 
-    /// <summary>A Llama of the "tiny" built-in size (context 2048) over the fixtures' tokenizer, random weights of <paramref name="seed"/>.</summary>
-    public static TorchChatClient LongContext(int seed = 5)
+    /// <summary>A Llama of a built-in size ("tiny" or the slower "small"; context 2048) over the fixtures' tokenizer, random weights of <paramref name="seed"/>.</summary>
+    public static TorchChatClient LongContext(int seed = 5, string size = "tiny")
     {
         var tokenizer = ModelFolder.LoadTokenizer(null, TokenizerFile);
-        var model = ModelFolder.Initialize(BuiltInModels.Create("llama", "tiny", tokenizer.VocabSize), seed);
+        var model = ModelFolder.Initialize(BuiltInModels.Create("llama", size, tokenizer.VocabSize), seed);
         return new TorchChatClient(model, tokenizer, ChatTemplate.ChatMl, "tiny-long", ownsModel: true);
     }
 }
