@@ -56,8 +56,11 @@ internal sealed record CompletionRequest(string? Model, IReadOnlyList<TokenPromp
 /// </summary>
 internal static class OpenAiRequests
 {
-    /// <summary>OpenAI's limits: at most 4 stop sequences, 20 top log-probs (5 for completions), n up to 128.</summary>
-    public const int MaxStops = 4;
+    /// <summary>
+    /// Limits: 20 top log-probs (5 for completions) and n up to 128 as OpenAI's; up to 16 stop sequences
+    /// (OpenAI takes 4; evaluation harnesses send more, as vLLM allows).
+    /// </summary>
+    public const int MaxStops = 16;
 
     public const int MaxTopLogProbsChat = 20;
 

@@ -142,7 +142,7 @@ public class RawHttpTests
     [InlineData("""{"messages":M,"top_p":0}""", "top_p")]
     [InlineData("""{"messages":M,"seed":1.5}""", "seed")]
     [InlineData("""{"messages":M,"stop":[1]}""", "stop")]
-    [InlineData("""{"messages":M,"stop":["a","b","c","d","e"]}""", "stop")]
+    [InlineData("""{"messages":M,"stop":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q"]}""", "stop")]
     [InlineData("""{"messages":M,"n":0}""", "n")]
     [InlineData("""{"messages":M,"logprobs":"yes"}""", "logprobs")]
     [InlineData("""{"messages":M,"top_logprobs":2}""", "top_logprobs")]
