@@ -18,8 +18,9 @@ namespace Attune.Benchmarks;
 /// 32 prompt tokens, 128 new tokens) and, against a real server on a loopback port, that many
 /// clients each streaming <c>--requests</c> completions in a row (token-id prompts of 32 tokens,
 /// <c>max_tokens</c> 128, <c>ignore_eos</c>, greedy). Prints one JSON line per client count:
-/// generated tokens per second of both, their ratio, and the server's first-token latency
-/// (request sent to first streamed token) p50 and p99.
+/// generated tokens per second of both, their ratio, the server's first-token latency
+/// (request sent to first streamed token) p50 and p99, and per token: the median gap between a
+/// stream's tokens against in-process generation's time per step (prompt reads included).
 /// Run: <c>dotnet run -c Release --project bench/Attune.Benchmarks -- serve [--clients 1,4,16] [--requests 4] [--threads 2] [--new-tokens 128] [--rounds 2]</c>.
 /// </summary>
 public static class ServeBenchmark
@@ -76,27 +77,29 @@ public static class ServeBenchmark
             // Served: `clients` concurrent clients, each streaming `requests` completions in a row.
             var served = double.MaxValue;
             var firstToken = new List<double>();
+            var interToken = new List<double>();
             for (var r = 0; r < rounds; r++)
             {
                 var clock = Stopwatch.StartNew();
                 var latencies = await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
                 {
-                    var mine = new List<double>();
+                    var mine = new List<(double First, double Inter)>();
                     for (var q = 0; q < requests; q++)
                     {
-                        var (first, tokens) = await Stream(http, Prompt(), newTokens);
+                        var (first, inter, tokens) = await Stream(http, Prompt(), newTokens);
                         if (tokens != newTokens)
                         {
                             throw new InvalidOperationException($"a stream ended after {tokens} tokens");
                         }
 
-                        mine.Add(first);
+                        mine.Add((first, inter));
                     }
 
                     return mine;
                 })));
                 served = Math.Min(served, clock.Elapsed.TotalSeconds);
-                firstToken.AddRange(latencies.SelectMany(l => l));
+                firstToken.AddRange(latencies.SelectMany(l => l).Select(l => l.First));
+                interToken.AddRange(latencies.SelectMany(l => l).Select(l => l.Inter));
             }
 
             var total = (double)clients * requests * newTokens;
@@ -112,6 +115,9 @@ public static class ServeBenchmark
                 ratio = Math.Round(inProcess / served, 3),
                 first_token_ms_p50 = Math.Round(Percentile(sorted, 0.50), 1),
                 first_token_ms_p99 = Math.Round(Percentile(sorted, 0.99), 1),
+                // Per token at one client: the served stream's gap between tokens against in-process generation's time per token.
+                served_inter_token_ms_p50 = Math.Round(Percentile([.. interToken.Order()], 0.50), 2),
+                in_process_ms_per_step = Math.Round(inProcess * 1000 / (requests * newTokens), 2),
                 largest_batch = client.Decoder.LargestBatch,
             }));
         }
@@ -119,8 +125,8 @@ public static class ServeBenchmark
         return 0;
     }
 
-    /// <summary>Streams one completion; returns the milliseconds to the first token and the tokens received (the usage chunk's count).</summary>
-    private static async Task<(double FirstTokenMs, int Tokens)> Stream(HttpClient http, int[] prompt, int maxTokens)
+    /// <summary>Streams one completion; returns the milliseconds to the first token, the mean milliseconds between later tokens, and the tokens received (the usage chunk's count).</summary>
+    private static async Task<(double FirstTokenMs, double InterTokenMs, int Tokens)> Stream(HttpClient http, int[] prompt, int maxTokens)
     {
         var body = JsonSerializer.Serialize(new { model = "bench", prompt, max_tokens = maxTokens, temperature = 0, ignore_eos = true, stream = true, stream_options = new { include_usage = true } });
         var clock = Stopwatch.StartNew();
@@ -129,6 +135,7 @@ public static class ServeBenchmark
         response.EnsureSuccessStatusCode();
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         double first = -1;
+        double last = -1;
         var tokens = 0;
         while (await reader.ReadLineAsync() is { } line)
         {
@@ -139,9 +146,10 @@ public static class ServeBenchmark
 
             using var chunk = JsonDocument.Parse(line.AsMemory(6));
             var choices = chunk.RootElement.GetProperty("choices");
-            if (first < 0 && choices.GetArrayLength() > 0 && choices[0].GetProperty("text").GetString()!.Length > 0)
+            if (choices.GetArrayLength() > 0 && choices[0].GetProperty("text").GetString()!.Length > 0)
             {
-                first = clock.Elapsed.TotalMilliseconds;
+                last = clock.Elapsed.TotalMilliseconds;
+                first = first < 0 ? last : first;
             }
 
             if (chunk.RootElement.GetProperty("usage") is { ValueKind: JsonValueKind.Object } usage)
@@ -150,7 +158,7 @@ public static class ServeBenchmark
             }
         }
 
-        return (first, tokens);
+        return (first, tokens > 1 ? (last - first) / (tokens - 1) : double.NaN, tokens);
     }
 
     private static double Percentile(double[] sorted, double p) =>
