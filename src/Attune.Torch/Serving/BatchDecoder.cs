@@ -17,9 +17,9 @@ public readonly record struct DecodedToken(int Id, float LogProb, int[]? TopIds,
 /// <summary>
 /// Continuous batching over one model: sequences join and leave a running batch between steps, and
 /// every step decodes one token of every sequence in one forward pass over a shared KV cache.
-/// A new sequence's prompt is read alone (its own cache, soft tokens spliced in if it has them),
-/// then its cache is left-padded (or the batch's is) to the same length and stacked under the
-/// batch's; an attention mask keeps padding out of view and positions count real tokens only, so a
+/// New sequences' prompts are read together (left-padded, grouped by length; a sequence with
+/// soft tokens alone, spliced in), then their cache is left-padded (or the batch's is) to the same
+/// length and stacked under the batch's; an attention mask keeps padding out of view and positions count real tokens only, so a
 /// sequence decodes the same tokens in a batch as alone (up to float rounding of the batched product).
 /// Finished or cancelled sequences are dropped from the cache, and columns that only padding still
 /// holds are cut. One thread owns the model and the cache; other work on the model
@@ -215,9 +215,9 @@ public sealed class BatchDecoder : IDisposable
 
             try
             {
-                foreach (var s in admitted)
+                foreach (var group in PrefillGroups(admitted))
                 {
-                    Prefill(s);
+                    Prefill(group);
                 }
 
                 if (_rows.Count > 0)
@@ -241,12 +241,47 @@ public sealed class BatchDecoder : IDisposable
         }
     }
 
-    /// <summary>Reads a new sequence's prompt alone, picks its first token, and adds it to the batch unless that ended it.</summary>
-    private void Prefill(Sequence s)
+    /// <summary>
+    /// Groups the new sequences whose prompts are read together: those with soft tokens alone, the
+    /// others by length, as long as left padding adds at most half again to the tokens read.
+    /// </summary>
+    private static List<List<Sequence>> PrefillGroups(List<Sequence> admitted)
     {
-        if (s.Cancellation.IsCancellationRequested)
+        var groups = admitted.Where(s => s.Prefix is not null).Select(s => new List<Sequence> { s }).ToList();
+        List<Sequence>? group = null;
+        long sum = 0;
+        foreach (var s in admitted.Where(s => s.Prefix is null).OrderBy(s => s.Prompt.Length))
+        {
+            var length = s.Prompt.Length;   // the longest so far: lengths ascend
+            if (group is null || (group.Count + 1L) * length * 2 > (sum + length) * 3)
+            {
+                group = [];
+                groups.Add(group);
+                sum = 0;
+            }
+
+            group.Add(s);
+            sum += length;
+        }
+
+        return groups;
+    }
+
+    /// <summary>
+    /// Reads new sequences' prompts in one pass (left-padded to the longest; one sequence may carry
+    /// soft tokens), picks each one's first token, and adds them to the batch; those that first
+    /// token ended leave it again at once.
+    /// </summary>
+    private void Prefill(List<Sequence> group)
+    {
+        foreach (var s in group.Where(s => s.Cancellation.IsCancellationRequested).ToList())
         {
             s.Fail(new OperationCanceledException(s.Cancellation));
+            group.Remove(s);
+        }
+
+        if (group.Count == 0)
+        {
             return;
         }
 
@@ -255,30 +290,58 @@ public sealed class BatchDecoder : IDisposable
         var cache = new KvCache(_model.Config.NumLayers);
         try
         {
-            var hidden = PromptHidden(_model, s.Prompt, s.Prefix, cache);                      // [1, L (+P), E]
-            s.DisposePrefix();
-            var logits = _model.Head(hidden[.., -1]);                                         // [1, V]
-            s.Length = cache.Length;
-            if (Emit([s], logits)[0])
+            var longest = group.Max(s => s.Prompt.Length);
+            Tensor hidden;
+            if (group.Count == 1)
             {
-                cache.Dispose();
-                s.Complete();
-                return;
+                hidden = PromptHidden(_model, group[0].Prompt, group[0].Prefix, cache);        // [1, L (+P), E]
+                group[0].DisposePrefix();
+            }
+            else
+            {
+                var ids = new long[group.Count * longest];
+                var mask = new long[group.Count * longest];
+                for (var r = 0; r < group.Count; r++)
+                {
+                    var prompt = group[r].Prompt;
+                    var offset = (r * longest) + longest - prompt.Length;
+                    for (var j = 0; j < prompt.Length; j++)
+                    {
+                        ids[offset + j] = prompt[j];
+                        mask[offset + j] = 1;
+                    }
+                }
+
+                hidden = _model.Hidden(
+                    tensor(ids, [group.Count, longest], device: _model.Device),
+                    tensor(mask, [group.Count, longest], device: _model.Device),
+                    cache: cache);                                                                 // [N, L, E]
             }
 
+            var logits = _model.Head(hidden[.., -1]);                                              // [N, V]
+            var pads = group.Select(s => cache.Length - (group.Count == 1 ? cache.Length : s.Prompt.Length)).ToArray();
+            for (var r = 0; r < group.Count; r++)
+            {
+                group[r].Length = cache.Length - pads[r];
+            }
+
+            var over = Emit(group, logits);
             if (_cache is null || _rows.Count == 0)
             {
                 _cache?.Dispose();
                 _cache = cache;
-                s.Pad = 0;
             }
             else
             {
+                // Whichever is shorter, the new rows' cache or the batch's, is left-padded to the other's length.
                 var (length, batch) = (cache.Length, _cache.Length);
                 if (length < batch)
                 {
                     cache.PadLeft(batch - length);
-                    s.Pad = (int)(batch - length);
+                    for (var r = 0; r < pads.Length; r++)
+                    {
+                        pads[r] += batch - length;
+                    }
                 }
                 else
                 {
@@ -287,15 +350,19 @@ public sealed class BatchDecoder : IDisposable
                     {
                         row.Pad += (int)(length - batch);
                     }
-
-                    s.Pad = 0;
                 }
 
                 _cache.AppendRows(cache);
                 cache.Dispose();
             }
 
-            _rows.Add(s);
+            for (var r = 0; r < group.Count; r++)
+            {
+                group[r].Pad = (int)pads[r];
+            }
+
+            _rows.AddRange(group);
+            Compact([.. group.Where((_, r) => over[r])], cancelled: false);
         }
         catch
         {

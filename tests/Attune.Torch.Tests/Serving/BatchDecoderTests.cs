@@ -25,8 +25,13 @@ public class BatchDecoderTests
         var options = new GenerationOptions { Greedy = true, MaxNewTokens = 24 };
         var alone = prompts.Select(p => Generation.Generate(model, [p], options)[0].NewIds).ToArray();
 
+        // Hold the decoder's thread while all four arrive, so that their prompts are read in padded groups.
         using var decoder = new BatchDecoder(model);
+        using var hold = new ManualResetEventSlim();
+        var held = decoder.RunAsync(() => hold.Wait(TimeSpan.FromSeconds(30)));
         var readers = prompts.Select(p => decoder.Start(p, options, null, -1, [], CancellationToken.None)).ToList();
+        hold.Set();
+        Assert.True(await held);
         var together = await Task.WhenAll(readers.Select(Drain));
 
         Assert.Equal(alone, together);
