@@ -188,6 +188,9 @@ public class RawHttpTests
         await AssertRefused(h, "/v1/chat/completions", "[1]", 400, null);
         await AssertRefused(h, "/v1/chat/completions", $$"""{"model":"gpt-4o","messages":{{Messages}}}""", 404, "model");
         await AssertRefused(h, "/v1/embeddings", """{"input":"x"}""", 404, null);
+        var (status, body) = await h.GetAsync("/v1/chat/completions");   // a known path with the wrong method: no route
+        Assert.Equal(404, status);
+        Assert.Equal("not_found", body.GetProperty("error").GetProperty("code").GetString());
 
         // A body declared over 4 MiB is refused before any of it is read (no body is sent here at all).
         using var tcp = new System.Net.Sockets.TcpClient();
