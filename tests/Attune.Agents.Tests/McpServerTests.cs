@@ -230,62 +230,14 @@ internal sealed class HttpServer : IDisposable
 /// <summary>Runs tests/Attune.Agents.Tests/TsClient/client.mjs with node; installs its packages with npm ci when missing.</summary>
 internal static class TsClient
 {
-    private static readonly SemaphoreSlim InstallGate = new(1, 1);
-
     public static string Folder => Path.Combine(Paths.Repo, "tests", "Attune.Agents.Tests", "TsClient");
 
     public static async Task<JsonObject> RunAsync(JsonObject plan)
     {
-        var node = Which("node") ?? throw new InvalidOperationException(
-            "node (Node.js) is not on PATH: the TypeScript MCP SDK client test needs it (install Node.js 18 or later; .ci/run does)");
-        await InstallGate.WaitAsync();
-        try
-        {
-            if (!Directory.Exists(Path.Combine(Folder, "node_modules", "@modelcontextprotocol", "sdk")))
-            {
-                var npm = Which("npm") ?? throw new InvalidOperationException("npm is not on PATH: needed to install @modelcontextprotocol/sdk for the TypeScript client test");
-                var (code, _, err) = await RunAsync(npm, ["ci", "--no-audit", "--no-fund"], TimeSpan.FromMinutes(5));
-                Assert.True(code == 0, "npm ci failed in " + Folder + ": " + err);
-            }
-        }
-        finally
-        {
-            InstallGate.Release();
-        }
-
         var planFile = Path.Combine(Paths.TempDir(), "plan.json");
         await File.WriteAllTextAsync(planFile, plan.ToJsonString());
-        var (exit, stdout, stderr) = await RunAsync(node, ["client.mjs", planFile], TimeSpan.FromMinutes(2));
+        var (exit, stdout, stderr) = await Attune.Tests.Shared.NodeScripts.RunAsync(Folder, Path.Combine("@modelcontextprotocol", "sdk"), "client.mjs", [planFile], TimeSpan.FromMinutes(2));
         Assert.True(exit == 0, $"node client.mjs exited {exit}: {stderr}");
         return JsonNode.Parse(stdout)!.AsObject();
     }
-
-    private static async Task<(int Code, string Out, string Err)> RunAsync(string file, string[] args, TimeSpan timeout)
-    {
-        var start = new ProcessStartInfo(file) { WorkingDirectory = Folder, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(true);
-            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish in {timeout}");
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
-    }
-
-    private static string? Which(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
-            .Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists);
 }

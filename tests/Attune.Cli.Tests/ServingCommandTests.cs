@@ -10,7 +10,7 @@ public class ServingCommandTests
     private static readonly string Fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures", "hf-tiny");
 
     /// <summary>A model folder with its tokenizer beside it, as users have them.</summary>
-    private static string ModelWithTokenizer(CliHarness.TempDir dir, string arch = "llama")
+    internal static string ModelWithTokenizer(CliHarness.TempDir dir, string arch = "llama")
     {
         var model = Path.Combine(dir.Path, arch);
         Directory.CreateDirectory(model);

@@ -146,6 +146,70 @@ public sealed class KvCache : IDisposable
         return (k, v);
     }
 
+    /// <summary>Prepends <paramref name="columns"/> zero positions to every layer (left padding, masked out by the caller).</summary>
+    public void PadLeft(long columns)
+    {
+        if (columns <= 0)
+        {
+            return;
+        }
+
+        Replace(t =>
+        {
+            var shape = t.shape.ToArray();
+            shape[2] = columns;
+            using var zeros = torch.zeros(shape, t.dtype, t.device);
+            return cat([zeros, t], dim: 2);
+        });
+    }
+
+    /// <summary>Drops the first <paramref name="columns"/> positions of every layer.</summary>
+    public void TrimLeft(long columns)
+    {
+        if (columns > 0)
+        {
+            Replace(t => t.narrow(2, columns, t.shape[2] - columns).contiguous());
+        }
+    }
+
+    /// <summary>Appends the rows of <paramref name="other"/> (of the same length) below these; <paramref name="other"/> is left as it was.</summary>
+    public void AppendRows(KvCache other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (other._keys.Length != _keys.Length || (_keys[0] is not null && other.Length != Length))
+        {
+            throw new ArgumentException("caches of different layer counts or lengths");
+        }
+
+        for (var i = 0; i < _keys.Length; i++)
+        {
+            var k = _keys[i] is null ? other._keys[i]!.clone() : cat([_keys[i]!, other._keys[i]!], dim: 0);
+            var v = _values[i] is null ? other._values[i]!.clone() : cat([_values[i]!, other._values[i]!], dim: 0);
+            _keys[i]?.Dispose();
+            _values[i]?.Dispose();
+            _keys[i] = k.DetachFromDisposeScope();
+            _values[i] = v.DetachFromDisposeScope();
+        }
+    }
+
+    private void Replace(Func<Tensor, Tensor> change)
+    {
+        for (var i = 0; i < _keys.Length; i++)
+        {
+            if (_keys[i] is null)
+            {
+                continue;
+            }
+
+            var k = change(_keys[i]!).DetachFromDisposeScope();
+            var v = change(_values[i]!).DetachFromDisposeScope();
+            _keys[i]!.Dispose();
+            _values[i]!.Dispose();
+            _keys[i] = k;
+            _values[i] = v;
+        }
+    }
+
     /// <summary>Keeps only the rows of <paramref name="batchRows"/> (e.g. finished sequences dropped).</summary>
     public void Select(Tensor batchRows)
     {

@@ -15,9 +15,11 @@ namespace Attune.Torch.Serving;
 /// formatted with the model's chat template, encoded, and continued token by token with a KV
 /// cache until the template's end-of-turn token, an end-of-sequence token, a stop sequence or
 /// the token limit. <see cref="ChatOptions"/> sets temperature, top-p, top-k, the token limit,
-/// stop sequences and the seed. One generation runs at a time (calls wait their turn).
+/// stop sequences and the seed. Concurrent calls are decoded together, one token of each per
+/// step (<see cref="BatchDecoder"/>). It is also an <see cref="ITokenModel"/>: raw-text completion,
+/// per-token log-probs and prompt scoring, for the OpenAI-compatible server.
 /// </summary>
-public sealed class TorchChatClient : IChatClient
+public sealed class TorchChatClient : IChatClient, ITokenModel
 {
     /// <summary>The answer length when neither <c>ChatOptions.MaxOutputTokens</c> nor <c>?max_tokens=</c> says.</summary>
     public const int DefaultMaxTokens = 256;
@@ -27,7 +29,7 @@ public sealed class TorchChatClient : IChatClient
     private readonly bool _ownsModel;
     private readonly int _defaultMaxTokens;
     private readonly int[] _endIds;
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly BatchDecoder _decoder;
     private readonly ChatClientMetadata _metadata;
     private bool _disposed;
 
@@ -45,6 +47,7 @@ public sealed class TorchChatClient : IChatClient
         _endIds = [.. new[] { tokenizer.SpecialTokenId(template.EndOfTurn), tokenizer.EosTokenId }
             .Concat(model.Config.EosTokenIds.Select(i => (int?)i)).OfType<int>().Distinct()];
         model.eval();
+        _decoder = new BatchDecoder(model);
     }
 
     public ChatTemplate Template { get; }
@@ -134,42 +137,91 @@ public sealed class TorchChatClient : IChatClient
     {
         ArgumentNullException.ThrowIfNull(messages);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var turns = messages.Select(m => new ChatTurn(m.Role.Value, m.Text)).ToList();
-        var prompt = _tokenizer.Encode(Template.Format(turns, addGenerationPrompt: true));
-        var settings = Settings(options);
-        var stops = (options?.StopSequences ?? []).Where(s => s.Length > 0).ToArray();
-
         var user = options?.AdditionalProperties?.TryGetValue("user", out var u) == true && u is not null ? u.ToString() : null;
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var request = Request(TokenPrompt.Chat([.. messages], string.IsNullOrEmpty(user) ? null : user), options);
+        await foreach (var piece in GenerateAsync(request, cancellationToken).ConfigureAwait(false))
+        {
+            if (piece.Text.Length > 0)
+            {
+                yield return Update(piece.Text);
+            }
+
+            if (piece.FinishReason is { } finish)
+            {
+                yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(new UsageDetails
+                {
+                    InputTokenCount = piece.PromptTokens,
+                    OutputTokenCount = piece.CompletionTokens,
+                    TotalTokenCount = piece.PromptTokens + piece.CompletionTokens,
+                })])
+                {
+                    FinishReason = finish == "stop" ? ChatFinishReason.Stop : ChatFinishReason.Length,
+                    ModelId = _metadata.DefaultModelId,
+                };
+            }
+        }
+    }
+
+    /// <summary>The decoder that batches this client's generations (its counters show how many ran together).</summary>
+    public BatchDecoder Decoder => _decoder;
+
+    /// <inheritdoc/>
+    public int ContextLength => _model.Config.MaxPositionEmbeddings;
+
+    /// <inheritdoc/>
+    public IReadOnlyList<int> Encode(TokenPrompt prompt) => PromptIds(prompt);
+
+    /// <inheritdoc/>
+    public string Decode(IReadOnlyList<int> ids) => _tokenizer.Decode(ids, skipSpecialTokens: false);
+
+    /// <inheritdoc/>
+    public async IAsyncEnumerable<TokenPiece> GenerateAsync(TokenRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var prompt = PromptIds(request.Prompt);
+        var settings = Settings(request);
+        var stops = request.Stop.Where(s => s.Length > 0).ToArray();
+        var topLogProbs = request.LogProbs ? Math.Max(0, request.TopLogProbs) : -1;
+        if (settings.MaxNewTokens == 0)
+        {
+            yield return new TokenPiece("", []) { FinishReason = "length", PromptTokens = prompt.Length };
+            yield break;
+        }
+
+        // The sequence stops when the caller does, and when a stop sequence ends the text here.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var reader = _decoder.Start(prompt, settings, SoftPrefixFor(request.Prompt.User, prompt.Length), topLogProbs, request.IgnoreEos ? [] : _endIds, stop.Token);
         try
         {
-            using var soft = SoftTokens?.Invoke(string.IsNullOrEmpty(user) ? null : user);
-            using var run = new Run(_model, prompt, settings, soft is null ? null : new SoftPrefix(soft, Math.Min(SoftTokensAt, prompt.Length)));
             var ids = new List<int>();
-            var emitted = 0;                    // characters of the answer already sent
-            var finish = ChatFinishReason.Length;
-            while (ids.Count < settings.MaxNewTokens)
+            var tokens = new List<ScoredToken>();   // generated since the last piece
+            var emitted = 0;                        // characters of the answer already sent
+            var decoded = 0;                        // characters of the answer decoded so far
+            var finish = "length";
+            await foreach (var token in reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                var next = run.Next();
-                if (_endIds.Contains(next))
+                if (token.IsEnd)
                 {
-                    finish = ChatFinishReason.Stop;
+                    finish = "stop";
                     break;
                 }
 
-                ids.Add(next);
+                ids.Add(token.Id);
                 var text = _tokenizer.Decode(ids, skipSpecialTokens: false);
-                var stopAt = stops.Select(s => text.IndexOf(s, StringComparison.Ordinal)).Where(i => i >= 0).DefaultIfEmpty(-1).Min();
+                if (topLogProbs >= 0)
+                {
+                    tokens.Add(Scored(token.Id, token.LogProb, token.TopIds, token.TopLogProbs, decoded));
+                }
+
+                decoded = text.Length;
+                var stopAt = StopIndex(text, stops);
                 if (stopAt >= 0)
                 {
-                    if (stopAt > emitted)
-                    {
-                        yield return Update(text[emitted..stopAt]);
-                    }
-
+                    yield return new TokenPiece(stopAt > emitted ? text[emitted..stopAt] : "", tokens);
+                    tokens = [];
                     emitted = stopAt;
-                    finish = ChatFinishReason.Stop;
+                    finish = "stop";
                     break;
                 }
 
@@ -177,38 +229,90 @@ public sealed class TorchChatClient : IChatClient
                 var safe = text.Length - HeldBack(text, stops);
                 if (safe > emitted)
                 {
-                    yield return Update(text[emitted..safe]);
+                    yield return new TokenPiece(text[emitted..safe], tokens);
+                    tokens = [];
                     emitted = safe;
                 }
 
-                // Let the caller see the token before the next step.
-                await Task.Yield();
+                if (token.IsLast)
+                {
+                    break;
+                }
             }
 
             // What was held back, once the answer is over (up to a stop sequence, if one completed).
             var all = _tokenizer.Decode(ids, skipSpecialTokens: false);
-            var end = stops.Select(s => all.IndexOf(s, StringComparison.Ordinal)).Where(i => i >= 0).DefaultIfEmpty(all.Length).Min();
-            if (end > emitted)
-            {
-                yield return Update(all[emitted..end]);
-            }
-
-            var last = new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(new UsageDetails
-            {
-                InputTokenCount = prompt.Length,
-                OutputTokenCount = ids.Count,
-                TotalTokenCount = prompt.Length + ids.Count,
-            })])
+            var end = StopIndex(all, stops) is var at and >= 0 ? at : all.Length;
+            yield return new TokenPiece(end > emitted ? all[emitted..end] : "", tokens)
             {
                 FinishReason = finish,
-                ModelId = _metadata.DefaultModelId,
+                PromptTokens = prompt.Length,
+                CompletionTokens = ids.Count,
             };
-            yield return last;
         }
         finally
         {
-            _gate.Release();
+            // Ends the sequence in the decoder if it still runs (a stop sequence, or the caller left).
+            await stop.CancelAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<ScoredToken>> ScoreAsync(TokenPrompt prompt, int topLogProbs, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var ids = PromptIds(prompt);
+        var top = Math.Max(0, topLogProbs);
+        return _decoder.RunAsync<IReadOnlyList<ScoredToken>>(() =>
+        {
+            var result = new List<ScoredToken>(ids.Length);
+            if (ids.Length == 0)
+            {
+                return result;
+            }
+
+            var offsets = Offsets(ids);
+            result.Add(new ScoredToken(ids[0], TokenText(ids[0]), null, [], 0) { Bytes = TokenBytes(ids[0]) });
+            if (ids.Length == 1)
+            {
+                return result;
+            }
+
+            // The hidden state that predicts token j (j ≥ 1) is the one just before it; soft tokens sit after the first At.
+            var soft = SoftPrefixFor(prompt.User, ids.Length);
+            var hidden = BatchDecoder.PromptHidden(_model, ids, soft, cache: null)[0];                         // [L (+P), E]
+            var p = soft is null ? 0 : (int)soft.Tokens.shape[1];
+            var at = soft?.At ?? 0;
+            soft?.Tokens.Dispose();
+            var rows = Enumerable.Range(1, ids.Length - 1).Select(j => (long)((j < at || p == 0 ? j : j + p) - 1)).ToArray();
+            var picked = hidden.index_select(0, tensor(rows, device: _model.Device));                         // [L-1, E]
+            var targets = tensor(ids[1..].Select(i => (long)i).ToArray(), device: _model.Device);
+            var chunk = (int)Math.Max(1, LogProbs.ChunkLogitBytes / (_model.Config.VocabSize * sizeof(float)));
+            for (var start = 0; start < rows.Length; start += chunk)
+            {
+                var length = Math.Min(chunk, rows.Length - start);
+                var logp = _model.Head(picked.narrow(0, start, length)).log_softmax(-1);                     // [m, V]
+                var chosen = logp.gather(1, targets.narrow(0, start, length).unsqueeze(-1)).squeeze(-1).to_type(ScalarType.Float32).data<float>().ToArray();
+                int[]? topIds = null;
+                float[]? topValues = null;
+                if (top > 0)
+                {
+                    var (values, indices) = logp.topk((int)Math.Min(top, logp.shape[1]), dim: -1);
+                    topValues = values.to_type(ScalarType.Float32).data<float>().ToArray();
+                    topIds = [.. indices.data<long>().ToArray().Select(x => (int)x)];
+                }
+
+                for (var i = 0; i < length; i++)
+                {
+                    var j = start + i + 1;
+                    var width = topIds is null ? 0 : topIds.Length / length;
+                    result.Add(Scored(ids[j], chosen[i], topIds?[(i * width)..((i + 1) * width)], topValues?[(i * width)..((i + 1) * width)], offsets[j]));
+                }
+            }
+
+            return result;
+        }, cancellationToken);
     }
 
     public object? GetService(Type serviceType, object? serviceKey = null)
@@ -229,34 +333,91 @@ public sealed class TorchChatClient : IChatClient
         }
 
         _disposed = true;
+        _decoder.Dispose();
         if (_ownsModel)
         {
             _model.Dispose();
         }
-
-        _gate.Dispose();
     }
 
     private ChatResponseUpdate Update(string text) => new(ChatRole.Assistant, text) { ModelId = _metadata.DefaultModelId };
 
-    private GenerationOptions Settings(ChatOptions? options)
+    private int[] PromptIds(TokenPrompt prompt)
     {
-        var max = options?.MaxOutputTokens ?? _defaultMaxTokens;
-        var temperature = (double?)options?.Temperature ?? 1.0;
-        var topP = (double?)options?.TopP ?? 1.0;
-        var topK = options?.TopK ?? 0;
-        if (max < 0 || temperature < 0 || topK < 0 || topP is <= 0 or > 1)
+        ArgumentNullException.ThrowIfNull(prompt);
+        if (prompt.Messages is { } messages)
+        {
+            var turns = messages.Select(m => new ChatTurn(m.Role.Value, m.Text)).ToList();
+            return _tokenizer.Encode(Template.Format(turns, addGenerationPrompt: true));
+        }
+
+        if (prompt.Ids is { } ids)
+        {
+            var vocab = _model.Config.VocabSize;
+            return ids.All(i => i >= 0 && i < vocab) ? [.. ids] : throw new ArgumentException($"token ids must be in [0, {vocab})");
+        }
+
+        // Plain text as Hugging Face servers read it: with the tokenizer's special tokens (BOS, where it adds one).
+        return _tokenizer.Encode(prompt.Text ?? "", addSpecialTokens: true);
+    }
+
+    /// <summary>The soft tokens of <paramref name="user"/> (null: the generic user) for a prompt of <paramref name="length"/> tokens, or null when the model has none.</summary>
+    private SoftPrefix? SoftPrefixFor(string? user, int length)
+    {
+        var soft = SoftTokens?.Invoke(string.IsNullOrEmpty(user) ? null : user);
+        return soft is null ? null : new SoftPrefix(soft, Math.Min(SoftTokensAt, length));
+    }
+
+    /// <summary>Where each token's text begins in the text of all of them.</summary>
+    private int[] Offsets(int[] ids)
+    {
+        var offsets = new int[ids.Length];
+        for (var i = 1; i < ids.Length; i++)
+        {
+            offsets[i] = _tokenizer.Decode(ids[..i], skipSpecialTokens: false).Length;
+        }
+
+        return offsets;
+    }
+
+    private string TokenText(int id) => _tokenizer.Decode([id], skipSpecialTokens: false);
+
+    private ScoredToken Scored(int id, float logProb, int[]? topIds, float[]? topLogProbs, int offset) =>
+        new(id, TokenText(id), logProb, topIds is null ? [] : [.. topIds.Select((t, k) => new TokenAlternative(t, TokenText(t), topLogProbs![k]) { Bytes = TokenBytes(t) })], offset)
+        {
+            Bytes = TokenBytes(id),
+        };
+
+    private byte[] TokenBytes(int id) => _tokenizer is BpeTokenizer bpe ? bpe.TokenBytes(id) : System.Text.Encoding.UTF8.GetBytes(TokenText(id));
+
+    private static int StopIndex(string text, string[] stops) =>
+        stops.Select(s => text.IndexOf(s, StringComparison.Ordinal)).Where(i => i >= 0).DefaultIfEmpty(-1).Min();
+
+    private TokenRequest Request(TokenPrompt prompt, ChatOptions? options) => new()
+    {
+        Prompt = prompt,
+        MaxTokens = options?.MaxOutputTokens ?? _defaultMaxTokens,
+        Temperature = (double?)options?.Temperature ?? 1.0,
+        TopP = (double?)options?.TopP ?? 1.0,
+        TopK = options?.TopK ?? 0,
+        Seed = options?.Seed,
+        Stop = [.. options?.StopSequences ?? []],
+    };
+
+    private static GenerationOptions Settings(TokenRequest request)
+    {
+        if (request.MaxTokens < 0 || request.Temperature < 0 || request.TopK < 0 || request.TopP is <= 0 or > 1)
         {
             throw new ArgumentException("MaxOutputTokens, TopK and Temperature must be >= 0 and TopP in (0, 1]");
         }
 
         return new GenerationOptions
         {
-            MaxNewTokens = max,
-            Temperature = temperature,
-            TopP = topP,
-            TopK = topK,
-            Seed = options?.Seed is { } seed ? unchecked((int)seed) : Seeds.Default,
+            MaxNewTokens = request.MaxTokens,
+            Temperature = request.Temperature,
+            TopP = request.TopP,
+            TopK = request.TopK,
+            Seed = request.Seed is { } seed ? unchecked((int)seed) : Seeds.Default,
         };
     }
 
@@ -277,63 +438,6 @@ public sealed class TorchChatClient : IChatClient
         }
 
         return hold;
-    }
-
-    /// <summary>
-    /// One generation: the prompt, then one token per <see cref="Next"/>. Each step opens and closes
-    /// its own no-grad and dispose scopes (both are per thread, and an async caller may resume on another).
-    /// </summary>
-    private sealed class Run : IDisposable
-    {
-        private readonly CausalLM _model;
-        private readonly GenerationOptions _options;
-        private readonly KvCache _cache;
-        private readonly Generator _generator;
-        private Tensor _input;
-        private Tensor? _prefill;
-
-        public Run(CausalLM model, int[] prompt, GenerationOptions options, SoftPrefix? prefix = null)
-        {
-            if (prompt.Length == 0)
-            {
-                throw new ArgumentException("the formatted prompt encodes to no tokens");
-            }
-
-            _model = model;
-            _options = options;
-            _cache = new KvCache(model.Config.NumLayers);
-            _generator = new Generator((ulong)options.Seed, model.Device);
-            _input = tensor(prompt.Select(i => (long)i).ToArray(), [1, prompt.Length], device: model.Device);
-            if (prefix is { Tokens.shape: [1, > 0, _] })
-            {
-                // The first step reads [prompt[..at], soft tokens, prompt[at..]] as embeddings; the cache carries them on.
-                using var noGrad = no_grad();
-                using var embedded = model.Embed(_input);
-                _prefill = cat([embedded[.., ..prefix.At], prefix.Tokens.to_type(embedded.dtype), embedded[.., prefix.At..]], 1).detach();
-            }
-        }
-
-        public int Next()
-        {
-            using var noGrad = no_grad();
-            using var scope = NewDisposeScope();
-            var logits = (_prefill is not null ? _model.Head(_model.HiddenFromEmbeddings(_prefill, cache: _cache)) : _model.Forward(_input, cache: _cache))[.., -1];   // [1, V]
-            _prefill?.Dispose();
-            _prefill = null;
-            var next = Generation.Pick(logits, _options, _generator);             // [1]
-            var id = next.item<long>();
-            _input.Dispose();
-            _input = next.unsqueeze(1).DetachFromDisposeScope();
-            return (int)id;
-        }
-
-        public void Dispose()
-        {
-            _prefill?.Dispose();
-            _input.Dispose();
-            _cache.Dispose();
-            _generator.Dispose();
-        }
     }
 }
 

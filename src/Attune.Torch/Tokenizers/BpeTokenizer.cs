@@ -176,6 +176,27 @@ public sealed class BpeTokenizer : ITokenizer
         return string.Join(' ', tokens);
     }
 
+    /// <summary>
+    /// The bytes one token adds to the decoded text: for a byte-level tokenizer its raw bytes (which may
+    /// be part of a character), else the UTF-8 of its decoded text. Empty for an unknown id.
+    /// </summary>
+    public byte[] TokenBytes(int id)
+    {
+        if (TokenFor(id, skipSpecialTokens: false) is not { } token)
+        {
+            return [];
+        }
+
+        if (!_byteLevelDecoder)
+        {
+            return Encoding.UTF8.GetBytes(Decode([id]));
+        }
+
+        var bytes = new List<byte>(token.Length);
+        ByteLevel.AppendTokenBytes(token, bytes);
+        return [.. bytes];
+    }
+
     private string? TokenFor(int id, bool skipSpecialTokens)
     {
         if (_addedById.TryGetValue(id, out var added))

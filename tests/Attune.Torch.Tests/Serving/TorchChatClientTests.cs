@@ -73,7 +73,7 @@ public class TorchChatClientTests
     }
 
     [Fact]
-    public async Task Concurrent_calls_take_turns_and_answer_as_alone()
+    public async Task Concurrent_calls_decoded_together_answer_as_alone()
     {
         TorchEndpoints.Register();
         using var client = LlmEndpoints.Create(Spec());
