@@ -19,8 +19,8 @@ public static class CotEvalBenchmark
 {
     public static int Run(string[] args)
     {
-        string? Value(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-        int Int(string name, int fallback) => Value(name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+        string? Value(string name) => BenchArgs.Value(args, name);
+        int Int(string name, int fallback) => BenchArgs.Int(args, name, fallback);
         var modelDir = Value("--model") ?? throw new ArgumentException("--model DIR is required");
         var task = ReasoningTasks.Find(Value("--task") ?? "concat-next");
         var count = Int("--questions", 64);
