@@ -6,7 +6,7 @@ namespace Attune.Cli.Tests;
 
 /// <summary>
 /// Long-running verbs stop on Ctrl-C (SIGINT) and on SIGTERM with exit 130 within 2 s (issue 23):
-/// the real <c>attune</c> as a child process, signalled once it has installed its handlers.
+/// the real <c>attune</c> as a child process, signalled once its verb has started (its first line on stderr).
 /// </summary>
 public sealed class SignalTests
 {
@@ -54,17 +54,25 @@ public sealed class SignalTests
 
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        try
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var stderr = Task.Run(async () =>
         {
-            // Handlers are in place once the process catches both signals; then let the verb get going.
-            var ready = Stopwatch.StartNew();
-            while (!(Caught(process.Id, SigInt) && Caught(process.Id, SigTerm)) && !process.HasExited && ready.Elapsed < TimeSpan.FromSeconds(60))
+            var text = new System.Text.StringBuilder();
+            while (await process.StandardError.ReadLineAsync() is { } line)
             {
-                await Task.Delay(50);
+                text.AppendLine(line);
+                started.TrySetResult();
             }
 
-            await Task.Delay(1500);
+            started.TrySetResult();
+            return text.ToString();
+        });
+        try
+        {
+            // The verb's first line on stderr comes from its action, after Main installed the signal
+            // handlers (the runtime's own, there before Main, would end the process with 143).
+            await started.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            await Task.Delay(500);
             if (process.HasExited)
             {
                 Assert.Fail($"attune {string.Join(' ', args)} ended (exit {process.ExitCode}) before the signal: {await stderr}");
@@ -96,9 +104,7 @@ public sealed class SignalTests
         Assert.Equal(0, kill.ExitCode);
     }
 
-    /// <summary>Whether <paramref name="pid"/> has a handler for <paramref name="signal"/> (SigCgt in /proc/PID/status).</summary>
-    private static bool Caught(int pid, int signal) => Mask(pid, "SigCgt:", signal);
-
+    /// <summary>Whether <paramref name="pid"/> ignores <paramref name="signal"/> (SigIgn in /proc/PID/status).</summary>
     private static bool Ignored(int pid, int signal) => Mask(pid, "SigIgn:", signal);
 
     private static bool Mask(int pid, string field, int signal)

@@ -121,8 +121,10 @@ public sealed class BanditCommands : ICommandModule
         app.SetAction(bench, (ctx, ct) =>
         {
             var k = ctx.Get(arms);
+            var names = Policies.Names.Where(n => n != "self-selected").ToList();
+            ctx.Log(string.Create(CultureInfo.InvariantCulture, $"bench: {names.Count} policies, {ctx.Get(seconds)} s each, {k} arms (Ctrl-C stops it)"));
             var rows = new List<object>();
-            foreach (var name in Policies.Names.Where(n => n != "self-selected"))
+            foreach (var name in names)
             {
                 ct.ThrowIfCancellationRequested();
                 var rate = DecisionsPerSecond(name, k, ctx.Get(seconds), ctx.Seed, ct);
