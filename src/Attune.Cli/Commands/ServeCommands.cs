@@ -57,10 +57,10 @@ public sealed class ServeCommands : ICommandModule
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
-                // Ctrl-C: stop serving (requests in flight are cancelled) and exit 0.
+                // Ctrl-C or SIGTERM: stop serving (requests in flight are cancelled); exit 130 as every long-running verb does.
             }
 
-            return CliApp.Success;
+            return CliApp.Cancelled;
         });
     }
 
