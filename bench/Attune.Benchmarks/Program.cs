@@ -12,6 +12,7 @@ public static class Program
     /// <c>-- pdpo-throughput [--steps N] [--threads N] [--rounds N]</c> (P-DPO vs DPO steps/s, see <see cref="PdpoThroughput"/>);
     /// <c>-- precision-throughput</c> and <c>-- precision-bands</c> (fp32 against bf16, see <see cref="PrecisionBenchmark"/>);
     /// <c>-- cot-eval --model DIR [...]</c> (Composable CoT two-stage decoding, questions/s, see <see cref="CotEvalBenchmark"/>);
+    /// <c>-- letter-lookup [--task copy|next] [--steps N]</c> (can the tiny Llama learn the next task's look-up? see <see cref="LetterLookup"/>);
     /// <c>-- mcp [--calls N]</c> (MCP tools/call latency against the TypeScript SDK peer, see <see cref="McpBenchmark"/>);
     /// anything else goes to BenchmarkDotNet's switcher, e.g. <c>-- --filter '*Permutation*'</c>.
     /// </summary>
@@ -37,6 +38,8 @@ public static class Program
                 return PrecisionBenchmark.Bands(args[1..]);
             case "cot-eval":
                 return CotEvalBenchmark.Run(args[1..]);
+            case "letter-lookup":
+                return LetterLookup.Run(args[1..]);
             case "mcp":
                 return McpBenchmark.RunAsync(args[1..]).GetAwaiter().GetResult();
             default:
