@@ -13,6 +13,7 @@ public static class Program
     /// <c>-- precision-throughput</c> and <c>-- precision-bands</c> (fp32 against bf16, see <see cref="PrecisionBenchmark"/>);
     /// <c>-- cot-eval --model DIR [...]</c> (Composable CoT two-stage decoding, questions/s, see <see cref="CotEvalBenchmark"/>);
     /// <c>-- serve [--clients 1,4,16]</c> (attune serve against in-process batched generation, see <see cref="ServeBenchmark"/>);
+    /// <c>-- letter-lookup [--task copy|next] [--steps N]</c> (can the tiny Llama learn the next task's look-up? see <see cref="LetterLookup"/>);
     /// <c>-- mcp [--calls N]</c> (MCP tools/call latency against the TypeScript SDK peer, see <see cref="McpBenchmark"/>);
     /// anything else goes to BenchmarkDotNet's switcher, e.g. <c>-- --filter '*Permutation*'</c>.
     /// </summary>
@@ -40,6 +41,8 @@ public static class Program
                 return CotEvalBenchmark.Run(args[1..]);
             case "serve":
                 return ServeBenchmark.RunAsync(args[1..]).GetAwaiter().GetResult();
+            case "letter-lookup":
+                return LetterLookup.Run(args[1..]);
             case "mcp":
                 return McpBenchmark.RunAsync(args[1..]).GetAwaiter().GetResult();
             default:
