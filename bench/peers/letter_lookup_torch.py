@@ -13,101 +13,25 @@ prompts (what greedy decoding answers first).
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/peers/letter_lookup_torch.py --task copy --steps 600
 """
 import argparse
-import math
 import random
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-VOCAB, HIDDEN, LAYERS, HEADS, KV_HEADS, MLP = 99, 64, 2, 4, 2, 128
-HEAD_DIM = HIDDEN // HEADS
+import train_throughput_torch as llama  # the same Llama as the training peer, sized here for the tiny model
+
+# The built-in `tiny` size over a 99-token character vocabulary. The peer's classes read these module
+# constants when they run, so setting them here sizes every layer.
+llama.VOCAB, llama.HIDDEN, llama.LAYERS, llama.HEADS, llama.KV_HEADS, llama.MLP = 99, 64, 2, 4, 2, 128
+llama.HEAD_DIM = llama.HIDDEN // llama.HEADS
+VOCAB = llama.VOCAB
 PAD, BOS, EOS = 0, 1, 2
+Llama = llama.Llama
 
 
 def enc(s):
     return [4 + ord(c) - 32 for c in s]
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, n, eps=1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(n))
-        self.eps = eps
-
-    def forward(self, x):
-        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
-
-
-def rope_tables(t):
-    inv = 1.0 / (10000.0 ** (torch.arange(0, HEAD_DIM, 2).float() / HEAD_DIM))
-    freqs = torch.outer(torch.arange(t).float(), inv)
-    emb = torch.cat([freqs, freqs], dim=-1)
-    return emb.cos(), emb.sin()
-
-
-def rotate(x, cos, sin):
-    x1, x2 = x[..., : HEAD_DIM // 2], x[..., HEAD_DIM // 2:]
-    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
-
-
-class Attention(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.q_proj = nn.Linear(HIDDEN, HEADS * HEAD_DIM, bias=False)
-        self.k_proj = nn.Linear(HIDDEN, KV_HEADS * HEAD_DIM, bias=False)
-        self.v_proj = nn.Linear(HIDDEN, KV_HEADS * HEAD_DIM, bias=False)
-        self.o_proj = nn.Linear(HEADS * HEAD_DIM, HIDDEN, bias=False)
-
-    def forward(self, x, cos, sin, mask):
-        b, t, _ = x.shape
-        q = self.q_proj(x).view(b, t, HEADS, HEAD_DIM).transpose(1, 2)
-        k = self.k_proj(x).view(b, t, KV_HEADS, HEAD_DIM).transpose(1, 2)
-        v = self.v_proj(x).view(b, t, KV_HEADS, HEAD_DIM).transpose(1, 2)
-        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
-        k = k.repeat_interleave(HEADS // KV_HEADS, dim=1)
-        v = v.repeat_interleave(HEADS // KV_HEADS, dim=1)
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(HEAD_DIM)
-        att = att.masked_fill(mask, float("-inf")).softmax(-1)
-        return self.o_proj((att @ v).transpose(1, 2).reshape(b, t, HIDDEN))
-
-
-class Block(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.input_layernorm = RMSNorm(HIDDEN)
-        self.self_attn = Attention()
-        self.post_attention_layernorm = RMSNorm(HIDDEN)
-        self.gate_proj = nn.Linear(HIDDEN, MLP, bias=False)
-        self.up_proj = nn.Linear(HIDDEN, MLP, bias=False)
-        self.down_proj = nn.Linear(MLP, HIDDEN, bias=False)
-
-    def forward(self, x, cos, sin, mask):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask)
-        h = self.post_attention_layernorm(x)
-        return x + self.down_proj(F.silu(self.gate_proj(h)) * self.up_proj(h))
-
-
-class Llama(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embed_tokens = nn.Embedding(VOCAB, HIDDEN)
-        self.layers = nn.ModuleList([Block() for _ in range(LAYERS)])
-        self.norm = RMSNorm(HIDDEN)
-        self.lm_head = nn.Linear(HIDDEN, VOCAB, bias=False)
-        for p in self.parameters():
-            if p.dim() == 2:
-                nn.init.normal_(p, 0, 0.02)
-
-    def forward(self, ids):
-        t = ids.shape[1]
-        cos, sin = rope_tables(t)
-        mask = torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1)
-        x = self.embed_tokens(ids)
-        for layer in self.layers:
-            x = layer(x, cos, sin, mask)
-        return self.lm_head(self.norm(x))
 
 
 def example(rng, task, lo=44, hi=84):
