@@ -52,12 +52,24 @@ public class BatchDecoderTests
         using var decoder = new BatchDecoder(model);
         using var stopFirst = new CancellationTokenSource();
         var running = decoder.Start(first, options with { MaxNewTokens = 2000 }, null, -1, [], stopFirst.Token);
-        for (var i = 0; i < 10; i++)
-        {
-            await running.ReadAsync();   // the first is well under way (its cache longer than the late prompt)
-        }
+        await running.ReadAsync();   // the first is in the batch (its cache longer than the late prompt)
 
-        var joined = await Drain(decoder.Start(late, options, null, -1, [], CancellationToken.None));
+        // Hold the decoder between two steps and let the late one arrive then. The decoder does not wait for
+        // readers, so without the hold a starved test thread could find the first finished (seen in CI at load 17).
+        using var holding = new ManualResetEventSlim();
+        using var hold = new ManualResetEventSlim();
+        var held = decoder.RunAsync(() =>
+        {
+            holding.Set();
+            var active = decoder.ActiveSequences;
+            hold.Wait(TimeSpan.FromSeconds(30));
+            return active;
+        });
+        Assert.True(holding.Wait(TimeSpan.FromSeconds(30)));
+        var lateReader = decoder.Start(late, options, null, -1, [], CancellationToken.None);
+        hold.Set();
+        Assert.Equal(1, await held);   // the first was still running when the late one arrived
+        var joined = await Drain(lateReader);
         await stopFirst.CancelAsync();
         Assert.Equal(expected, joined);
         Assert.Equal(2, decoder.LargestBatch);
