@@ -14,12 +14,12 @@ public static class ModelFolder
         var path = tokenizerPath ?? (modelDirectory is null ? null : Path.Combine(modelDirectory, "tokenizer.json"));
         if (path is null)
         {
-            throw new AttuneInputException("no tokenizer: pass --tokenizer FILE");
+            throw new AttuneInputException("no tokenizer: give one with --tokenizer FILE (or ?tokenizer=FILE in an hf: spec)");
         }
 
         if (!File.Exists(path))
         {
-            throw new AttuneInputException(tokenizerPath is null ? "the model folder has no tokenizer.json; pass --tokenizer FILE" : "file not found", path);
+            throw new AttuneInputException(tokenizerPath is null ? "the model folder has no tokenizer.json; give one with --tokenizer FILE (or ?tokenizer=FILE in an hf: spec)" : "file not found", path);
         }
 
         return AutoTokenizer.Load(path);

@@ -145,7 +145,7 @@ public sealed class ChatTemplate
         }
 
         throw new AttuneInputException(
-            "no chat template fits this model: its tokenizer has neither <|im_start|>/<|im_end|> (ChatML) nor <|start_header_id|>/<|eot_id|> (Llama 3); name one with ?template=chatml or ?template=llama3");
+            "no chat template fits this model: its tokenizer has neither <|im_start|>/<|im_end|> (ChatML) nor <|start_header_id|>/<|eot_id|> (Llama 3); name one with --template chatml|llama3 (or ?template=chatml|llama3 in an hf: spec)");
     }
 
     /// <summary>The <c>chat_template</c> string of the <c>tokenizer_config.json</c> beside <paramref name="tokenizerPath"/>, if any.</summary>

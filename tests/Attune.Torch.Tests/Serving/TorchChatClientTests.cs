@@ -89,7 +89,9 @@ public class TorchChatClientTests
         TorchEndpoints.Register();
         Assert.Contains("field 'temperature'", Assert.Throws<AttuneInputException>(() => LlmEndpoints.Create("hf:/x?temperature=1")).Message, StringComparison.Ordinal);
         Assert.Contains("model folder not found", Assert.Throws<AttuneInputException>(() => LlmEndpoints.Create("hf:/no/such/model")).Message, StringComparison.Ordinal);
-        Assert.Contains("no tokenizer.json", Assert.Throws<AttuneInputException>(() => LlmEndpoints.Create("hf:" + Fixtures.Model("llama"))).Message, StringComparison.Ordinal);
+        var noTokenizer = Assert.Throws<AttuneInputException>(() => LlmEndpoints.Create("hf:" + Fixtures.Model("llama"))).Message;
+        Assert.Contains("no tokenizer.json", noTokenizer, StringComparison.Ordinal);
+        Assert.Contains("?tokenizer=FILE in an hf: spec", noTokenizer, StringComparison.Ordinal);   // the way to give one where --tokenizer does not exist
         Assert.Contains("unknown chat template", Assert.Throws<AttuneInputException>(() => LlmEndpoints.Create(Spec() + "&template=alpaca")).Message, StringComparison.Ordinal);
     }
 }
