@@ -253,18 +253,8 @@ public sealed class OpenAiServer : IAsyncDisposable
         var prompt = TokenPrompt.Chat(request.Messages, sampling.User);
         var maxTokens = MaxTokens(sampling.MaxTokens, "max_tokens", tokens, prompt);
         using var lease = await Enter(http.RequestAborted);
-        var runs = Enumerable.Range(0, sampling.N).Select(i => Generate(client, tokens, new TokenRequest
-        {
-            Prompt = prompt,
-            MaxTokens = maxTokens,
-            Temperature = sampling.Temperature,
-            TopP = sampling.TopP,
-            Seed = SampleSeed(sampling.Seed, i),
-            Stop = sampling.Stop,
-            IgnoreEos = sampling.IgnoreEos,
-            LogProbs = request.LogProbs,
-            TopLogProbs = request.TopLogProbs,
-        }, http.RequestAborted)).ToList();
+        var runs = Enumerable.Range(0, sampling.N).Select(i => Generate(client, tokens,
+            Sample(prompt, maxTokens, sampling, i, request.LogProbs, request.TopLogProbs), http.RequestAborted)).ToList();
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         if (sampling.Stream)
         {
@@ -325,18 +315,7 @@ public sealed class OpenAiServer : IAsyncDisposable
         {
             for (var i = 0; i < sampling.N; i++)
             {
-                var generation = Generate(client, tokens, new TokenRequest
-                {
-                    Prompt = prompt,
-                    MaxTokens = maxTokens,
-                    Temperature = sampling.Temperature,
-                    TopP = sampling.TopP,
-                    Seed = SampleSeed(sampling.Seed, i),
-                    Stop = sampling.Stop,
-                    IgnoreEos = sampling.IgnoreEos,
-                    LogProbs = request.LogProbs is not null,
-                    TopLogProbs = request.LogProbs ?? 0,
-                }, ct);
+                var generation = Generate(client, tokens, Sample(prompt, maxTokens, sampling, i, request.LogProbs is not null, request.LogProbs ?? 0), ct);
                 runs.Add(request.Echo ? Echo(tokens, prompt, request.LogProbs, generation, ct) : generation);
             }
         }
@@ -375,6 +354,20 @@ public sealed class OpenAiServer : IAsyncDisposable
     }
 
     /// <summary>The seed of sample <paramref name="i"/> of <c>n</c>: seed + i; without a seed, the model's default for the first and i after.</summary>
+    /// <summary>The <paramref name="i"/>-th of a request's n samples of <paramref name="prompt"/>: its sampling settings, seed + i.</summary>
+    private static TokenRequest Sample(TokenPrompt prompt, int maxTokens, Sampling sampling, int i, bool logProbs, int topLogProbs) => new()
+    {
+        Prompt = prompt,
+        MaxTokens = maxTokens,
+        Temperature = sampling.Temperature,
+        TopP = sampling.TopP,
+        Seed = SampleSeed(sampling.Seed, i),
+        Stop = sampling.Stop,
+        IgnoreEos = sampling.IgnoreEos,
+        LogProbs = logProbs,
+        TopLogProbs = topLogProbs,
+    };
+
     private static long? SampleSeed(long? seed, int i) => seed is { } s ? s + i : i == 0 ? null : i;
 
     /// <summary>A generation as pieces: the token model's own, or a chat client's stream.</summary>
