@@ -57,8 +57,9 @@ public sealed class ReproCommands : ICommandModule
                 throw new Core.Errors.AttuneInputException("no reproduction named; see 'attune repro list'");
             }
 
-            var asked = ctx.Get(precision);
-            if (asked is not null && Attune.Torch.Models.Precisions.Parse(asked) == Attune.Torch.Models.Precision.Bf16Pure)
+            // Parsed once here; the reproductions get its canonical name.
+            var asked = ctx.Get(precision) is { } p ? Attune.Torch.Models.Precisions.Parse(p) : (Attune.Torch.Models.Precision?)null;
+            if (asked == Attune.Torch.Models.Precision.Bf16Pure)
             {
                 throw new Core.Errors.AttuneInputException("--precision: reproductions train full weights, so bf16-pure (bfloat16 weights) is refused; use fp32 or bf16");
             }
@@ -71,7 +72,7 @@ public sealed class ReproCommands : ICommandModule
                 ctx.Log($"[{i + 1}/{selected.Count}] {r.Name}: {r.Summary}");
                 try
                 {
-                    var done = await ReproductionRunner.RunAsync(r, ctx.Get(quick), ctx.Seed, root, ctx.Err, ct, asked?.Trim().ToLowerInvariant());
+                    var done = await ReproductionRunner.RunAsync(r, ctx.Get(quick), ctx.Seed, root, ctx.Err, ct, asked is { } chosen ? Attune.Torch.Models.Precisions.Name(chosen) : null);
                     outcomes.Add(ReproductionOutcome.Completed(done));
                     ctx.Log($"[{i + 1}/{selected.Count}] {r.Name}: {done.Verdicts} in {done.Seconds.ToString("F1", CultureInfo.InvariantCulture)} s -> {done.ReportDir}");
                 }
